@@ -1,0 +1,32 @@
+"""labelwise: machine learning with imperfect labels.
+
+Find wrong labels, aggregate many noisy voices into one, train with incomplete labels, and
+know how much to trust the predictions. ``import labelwise`` loads only the core (numpy,
+scipy, pandas, scikit-learn, numba); PyTorch, Dask and the report stack load from their own
+modules when used.
+"""
+
+from labelwise._validation import LabelwiseWarning
+from labelwise.issues import (
+    LabelIssues,
+    NoiseEstimate,
+    confident_joint,
+    cross_val_pred_probs,
+    estimate_noise,
+    find_label_issues,
+    label_quality_scores,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LabelIssues",
+    "LabelwiseWarning",
+    "NoiseEstimate",
+    "__version__",
+    "confident_joint",
+    "cross_val_pred_probs",
+    "estimate_noise",
+    "find_label_issues",
+    "label_quality_scores",
+]

@@ -1,0 +1,78 @@
+"""Stable shared math used by several kernels.
+
+Everything here takes and returns arrays and trusts its input: validation happens once, in
+:mod:`labelwise._validation`, before any of these are called.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Absolute slack used wherever cleanlab compares probabilities "fuzzily" (thresholds, argmax).
+FUZZ = 1e-6
+#: Tiny positive value guarding divisions by empty counts.
+TINY = 1e-100
+
+
+# Reassociation lets the sum and minimum vectorise; NaN/inf semantics are kept (no nnan/ninf):
+# a non-finite value makes the row sum non-finite, which is how callers detect it.
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+def row_sums_and_minima(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Sum and minimum of every row in one streaming pass (no temporary of the input's size)."""
+    n, k = values.shape
+    sums = np.empty(n, dtype=np.float64)
+    minima = np.empty(n, dtype=np.float64)
+    for i in numba.prange(n):
+        row = values[i]
+        total = row[0] - row[0]
+        low = row[0]
+        for j in range(k):
+            total += row[j]
+            low = min(low, row[j])
+        sums[i] = total
+        minima[i] = low
+    return sums, minima
+
+
+def round_preserving_row_totals(matrix: np.ndarray) -> np.ndarray:
+    """Round each row to integers so that every row keeps its (rounded) total.
+
+    Largest-remainder rounding: entries are rounded, then the rows whose rounded sum is off get
+    +1 on their largest remainders (or -1 on their smallest), as in cleanlab's
+    ``round_preserving_row_totals``, so confident joints agree entry for entry.
+    """
+    floats = np.asarray(matrix, dtype=np.float64)
+    ints = floats.round()
+    target = floats.sum(axis=1).round()
+    for row in np.flatnonzero(np.abs(ints.sum(axis=1) - target) > FUZZ):
+        # Rows needing a fix are rare and K is small: a loop over them is not a hot path.
+        while True:
+            diff = target[row] - ints[row].sum().round()
+            if abs(diff) <= FUZZ:
+                break
+            step = 1.0 if diff > 0 else -1.0
+            n_change = min(int(abs(round(diff))), floats.shape[1])
+            order = np.argsort(floats[row] - ints[row])
+            chosen = order[::-1][:n_change] if step > 0 else order[:n_change]
+            ints[row, chosen] += step
+    return ints.astype(np.int64)
+
+
+def normalize_columns(matrix: np.ndarray) -> np.ndarray:
+    """Divide each column by its sum (empty columns stay zero)."""
+    return matrix / np.clip(matrix.sum(axis=0), TINY, None)
+
+
+def clip_noise_rates(matrix: np.ndarray) -> np.ndarray:
+    """Clip off-diagonal rates into [0, 0.9999] and make columns sum to one again."""
+    diagonal = np.diagonal(matrix).copy()
+    clipped = np.clip(matrix, 0.0, 0.9999)
+    np.fill_diagonal(clipped, diagonal)
+    return normalize_columns(clipped)
+
+
+def clip_to_simplex(values: np.ndarray, low: float, high: float = 1.0) -> np.ndarray:
+    """Clip a vector into [low, high] and rescale it to sum to one."""
+    clipped = np.clip(values, low, high)
+    return clipped / max(float(clipped.sum()), TINY)

@@ -1,0 +1,232 @@
+"""The confident joint and the noise estimates derived from it.
+
+Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels",
+JAIR 70 (2021). An example with given label ``i`` is counted into cell ``(i, j)`` of the
+confident joint when its predicted probability of class ``j`` reaches class ``j``'s threshold
+``t_j`` (the mean self-confidence of the examples labelled ``j``); when several classes reach
+their thresholds the argmax wins. Calibration rescales each row to the number of examples
+given that label, so the matrix estimates counts of (given, true) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from labelwise._numerics import (
+    FUZZ,
+    TINY,
+    clip_noise_rates,
+    clip_to_simplex,
+    normalize_columns,
+    round_preserving_row_totals,
+)
+from labelwise._validation import check_classification, check_probability_rows
+from labelwise.issues._kernels import confident_pass
+
+#: Thresholds never fall below this, so a class predicted with ~0 probability is never "confident".
+THRESHOLD_FLOOR = 2 * FUZZ
+
+
+@dataclass(frozen=True)
+class ConfidentPass:
+    """Per-example facts from one pass over ``pred_probs`` (internal)."""
+
+    thresholds: np.ndarray  # (K,) float64
+    self_confidence: np.ndarray  # (n,) float64, p[i, labels[i]]
+    guess: np.ndarray  # (n,) int32, confident true-class guess or -1
+    top: np.ndarray  # (n,) int32, argmax
+    label_is_top: np.ndarray  # (n,) bool, given label is the argmax (1e-6 head start)
+
+
+def class_thresholds(
+    labels: np.ndarray, self_confidence: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Per-class confident thresholds: mean self-confidence of the examples given that class."""
+    sums = np.bincount(labels, weights=self_confidence, minlength=counts.size)
+    return np.clip(sums / np.maximum(counts, 1), THRESHOLD_FLOOR, None)
+
+
+def run_confident_pass(
+    labels: np.ndarray, pred_probs: np.ndarray, counts: np.ndarray
+) -> ConfidentPass:
+    """Compute every per-example fact confident learning needs, checking the rows on the way.
+
+    ``labels`` and the shape of ``pred_probs`` are already validated; the values of
+    ``pred_probs`` are checked from the row statistics of this same pass (one read of the data).
+    """
+    self_confidence = pred_probs[np.arange(labels.size), labels].astype(np.float64)
+    thresholds = class_thresholds(labels, self_confidence, counts)
+    cutoffs = (thresholds - FUZZ).astype(pred_probs.dtype)
+    fuzz = np.array([FUZZ], dtype=pred_probs.dtype)
+    guess, top, label_is_top, row_sums, row_minima = confident_pass(
+        pred_probs, labels, cutoffs, fuzz
+    )
+    check_probability_rows(pred_probs, row_sums, row_minima)
+    return ConfidentPass(thresholds, self_confidence, guess, top, label_is_top)
+
+
+def raw_confident_joint(labels: np.ndarray, guess: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (given, confident guess) with the diagonal floored at 1 (uncalibrated)."""
+    counted = guess >= 0
+    flat = guess[counted].astype(np.int64) * n_classes + labels[counted]
+    # Built as (guess x given) and transposed, like cleanlab's confusion matrix: the memory
+    # layout fixes the order of the float sums in calibration, where exact .5 ties are common.
+    joint = np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes).T
+    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
+    return joint
+
+
+def calibrate_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Rescale rows to the given-label counts and the total to n, keeping integer counts."""
+    # Written as cleanlab writes it (on the transpose): the float sums then match bit for bit,
+    # so the rounded counts do too.
+    scaled = (joint.T / np.clip(joint.sum(axis=1), TINY, None) * counts).T
+    scaled = scaled / max(float(np.sum(scaled)), TINY) * float(np.sum(counts))
+    return round_preserving_row_totals(scaled)
+
+
+def confident_joint(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    calibrate: bool = True,
+    classes: Sequence[Any] | None = None,
+) -> np.ndarray:
+    """Estimate the joint counts of (given label, true label) by confident learning.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n,)
+        Given labels: class ids ``0..K-1`` or class names (see ``classes``).
+    pred_probs : array-like of shape (n, K)
+        Out-of-sample predicted probabilities; rows sum to one.
+    calibrate : bool, default=True
+        Rescale so that row ``i`` sums to the number of examples labelled ``i`` and the whole
+        matrix to ``n`` (Northcutt et al. 2021, Eq. 3). ``False`` returns the raw counts.
+    classes : sequence, optional
+        Class names in the column order of ``pred_probs``, when ``labels`` holds names.
+
+    Returns
+    -------
+    ndarray of shape (K, K), int64
+        ``joint[i, j]`` = number of examples given label ``i`` whose true label is likely ``j``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labelwise import confident_joint
+    >>> labels = np.array([0, 0, 0, 1, 1, 1])
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.9, .1]])
+    >>> confident_joint(labels, pred_probs)
+    array([[2, 1],
+           [1, 2]])
+    """
+    data = check_classification(labels, pred_probs, classes=classes, check_rows=False)
+    facts = run_confident_pass(data.labels, data.pred_probs, data.class_counts)
+    joint = raw_confident_joint(data.labels, facts.guess, data.pred_probs.shape[1])
+    return calibrate_joint(joint, data.class_counts) if calibrate else joint
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """Latent label-noise estimates from the confident joint.
+
+    Attributes
+    ----------
+    prior : ndarray of shape (K,)
+        Estimated prior of the true labels, ``P(true = j)``.
+    noise_matrix : ndarray of shape (K, K)
+        ``noise_matrix[i, j] = P(given = i | true = j)``; columns sum to one.
+    inverse_noise_matrix : ndarray of shape (K, K)
+        ``inverse_noise_matrix[j, i] = P(true = j | given = i)``; columns sum to one.
+    confident_joint : ndarray of shape (K, K), int64
+        The calibrated confident joint the estimates come from.
+    """
+
+    prior: np.ndarray
+    noise_matrix: np.ndarray
+    inverse_noise_matrix: np.ndarray
+    confident_joint: np.ndarray
+
+    @property
+    def noise_rate(self) -> float:
+        """Estimated fraction of examples whose given label is wrong (off-diagonal mass)."""
+        joint = self.confident_joint
+        return float(1.0 - np.trace(joint) / max(joint.sum(), 1))
+
+
+def _prior_from_diagonals(
+    given_prior: np.ndarray, noise: np.ndarray, inverse: np.ndarray
+) -> np.ndarray:
+    # P(true=j) = P(true=j | given=j) P(given=j) / P(given=j | true=j)  ("cnt" method).
+    prior = inverse.diagonal() / np.clip(noise.diagonal(), TINY, None) * given_prior
+    return clip_to_simplex(prior, FUZZ)
+
+
+def latent_estimates(
+    joint: np.ndarray, counts: np.ndarray, *, converge: bool = True
+) -> NoiseEstimate:
+    """Prior, noise matrix and inverse noise matrix from a calibrated confident joint."""
+    given_prior = counts / counts.sum()
+    noise = normalize_columns(joint.astype(np.float64))
+    inverse = joint.T / np.clip(joint.sum(axis=1), TINY, None)
+    prior = _prior_from_diagonals(given_prior, noise, inverse)
+    noise, inverse = clip_noise_rates(noise), clip_noise_rates(inverse)
+    if converge:
+        # Alternate the three estimates until they agree (cleanlab's fixed 3 x 5 schedule).
+        for _ in range(3):
+            for _ in range(5):
+                inverse = clip_noise_rates((noise * prior).T / np.clip(given_prior, TINY, None))
+                prior = _prior_from_diagonals(given_prior, noise, inverse)
+            noise = clip_noise_rates((inverse * given_prior).T / np.clip(prior, TINY, None))
+        prior = clip_to_simplex(prior, 1e-5)
+        noise, inverse = clip_noise_rates(noise), clip_noise_rates(inverse)
+    return NoiseEstimate(prior, noise, inverse, joint)
+
+
+def estimate_noise(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    converge: bool = True,
+    classes: Sequence[Any] | None = None,
+) -> NoiseEstimate:
+    """Estimate the true-label prior and the label-noise matrices by confident learning.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n,)
+        Given labels: class ids ``0..K-1`` or class names (see ``classes``).
+    pred_probs : array-like of shape (n, K)
+        Out-of-sample predicted probabilities; rows sum to one.
+    converge : bool, default=True
+        Iterate the prior / noise / inverse-noise estimates until they are mutually consistent.
+    classes : sequence, optional
+        Class names in the column order of ``pred_probs``, when ``labels`` holds names.
+
+    Returns
+    -------
+    NoiseEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labelwise import estimate_noise
+    >>> labels = np.array([0, 0, 0, 1, 1, 1])
+    >>> pred_probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.9, .1]])
+    >>> est = estimate_noise(labels, pred_probs)
+    >>> est.noise_matrix.sum(axis=0)
+    array([1., 1.])
+    >>> round(est.noise_rate, 3)
+    0.333
+    """
+    data = check_classification(labels, pred_probs, classes=classes, check_rows=False)
+    facts = run_confident_pass(data.labels, data.pred_probs, data.class_counts)
+    joint = raw_confident_joint(data.labels, facts.guess, data.pred_probs.shape[1])
+    return latent_estimates(
+        calibrate_joint(joint, data.class_counts), data.class_counts, converge=converge
+    )

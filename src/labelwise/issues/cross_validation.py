@@ -1,0 +1,100 @@
+"""Out-of-sample predicted probabilities from any scikit-learn classifier.
+
+Label auditing needs ``pred_probs`` that the model produced for examples it did not train on;
+otherwise it has memorised the very labels being audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+from tqdm.auto import tqdm
+
+from labelwise._validation import _fail, check_int, check_labels
+
+
+def cross_val_pred_probs(
+    estimator: Any,
+    X: Any,
+    labels: Any,
+    *,
+    cv: int = 5,
+    random_state: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Cross-validated (out-of-fold) class probabilities for every example.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        Any estimator with ``fit`` and ``predict_proba``; cloned for each fold, never modified.
+    X : array-like of shape (n, d)
+        Features.
+    labels : array-like of shape (n,)
+        Integer class ids ``0..K-1``; every class must have at least two examples so that
+        each training fold sees every class.
+    cv : int, default=5
+        Number of stratified folds.
+    random_state : int, optional
+        Seed for shuffling the folds.
+    progress : bool, default=True
+        Show a progress bar over the folds.
+
+    Returns
+    -------
+    ndarray of shape (n, K), float64
+        Row ``i`` is the prediction of the model trained on the folds not containing ``i``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from labelwise import cross_val_pred_probs
+    >>> X, y = load_iris(return_X_y=True)
+    >>> probs = cross_val_pred_probs(LogisticRegression(max_iter=500), X, y, random_state=0,
+    ...                              progress=False)
+    >>> probs.shape
+    (150, 3)
+    """
+    cv = check_int(cv, "cv", minimum=2)
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
+        _fail(
+            "estimator",
+            "a classifier with fit and predict_proba",
+            type(estimator).__name__,
+            kind=TypeError,
+        )
+    n = len(X)
+    raw = np.asarray(labels)
+    n_classes = int(raw.max()) + 1 if raw.dtype.kind in "iu" and raw.size else len(np.unique(raw))
+    y = check_labels(raw, n_classes=max(n_classes, 2), n_examples=n).labels
+    counts = np.bincount(y, minlength=n_classes)
+    thin = np.flatnonzero(counts < 2)
+    if thin.size:
+        _fail(
+            "labels",
+            "at least 2 examples of every class 0..K-1, so each training fold sees every class",
+            f"class {int(thin[0])} with {int(counts[thin[0]])} example(s)",
+        )
+    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+    out = np.empty((n, n_classes), dtype=np.float64)
+    splits = list(folds.split(np.zeros(n), y))
+    for train, test in tqdm(splits, desc="cross-validating", disable=not progress, leave=False):
+        missing = np.setdiff1d(np.arange(n_classes), y[train])
+        if missing.size:  # pragma: no cover - stratification with >= 2 per class prevents it
+            _fail(
+                "labels", "every class in every training fold", f"class {int(missing[0])} missing"
+            )
+        model = clone(estimator).fit(_rows(X, train), y[train])
+        probs = model.predict_proba(_rows(X, test))
+        columns = np.asarray(getattr(model, "classes_", np.arange(n_classes)), dtype=np.int64)
+        out[test] = 0.0
+        out[np.ix_(test, columns)] = probs
+    return out
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
