@@ -49,6 +49,20 @@ def test_bad_probability_values(func, value, message):
 
 
 @pytest.mark.parametrize("func", [*ENTRY_POINTS, label_quality_scores])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("column", range(5))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_values_are_caught_in_any_column(func, value, column, dtype):
+    # The compiled passes must never let a NaN slip through their vectorised reductions.
+    rng = np.random.default_rng(column)
+    probs = rng.dirichlet(np.ones(5), size=40).astype(dtype)
+    labels = np.arange(40) % 5
+    probs[17, column] = value
+    with pytest.raises(ValueError, match=r"non-finite \(NaN or inf\) values, first at row 17"):
+        func(labels, probs)
+
+
+@pytest.mark.parametrize("func", [*ENTRY_POINTS, label_quality_scores])
 def test_rows_must_sum_to_one(func):
     probs = GOOD.copy()
     probs[1] = [0.5, 0.6]

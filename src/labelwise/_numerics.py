@@ -15,14 +15,30 @@ FUZZ = 1e-6
 TINY = 1e-100
 
 
-# Reassociation lets the sum and minimum vectorise; NaN/inf semantics are kept (no nnan/ninf):
-# a non-finite value makes the row sum non-finite, which is how callers detect it.
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
-def row_sums_and_minima(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Sum and minimum of every row in one streaming pass (no temporary of the input's size)."""
+#: Row defect codes shared by every kernel that checks probability rows during its own pass.
+ROW_OK, ROW_NONFINITE, ROW_NEGATIVE, ROW_SUM_OFF = 0, 1, 2, 3
+
+
+@numba.njit(cache=True, inline="always")
+def classify_row(total: float, low: float, tolerance: float) -> int:  # pragma: no cover
+    """Defect code of a probability row from its sum and minimum (a NaN/inf makes the sum so)."""
+    if not np.isfinite(total):
+        return ROW_NONFINITE
+    if low < 0:
+        return ROW_NEGATIVE
+    if abs(total - 1.0) > tolerance:
+        return ROW_SUM_OFF
+    return ROW_OK
+
+
+# Reassociation lets the sum vectorise. Only "reassoc" and "contract": with "nsz" added, LLVM
+# drops NaNs from the min reduction and the row sum, and invalid rows would pass unseen
+# (pinned by tests/test_validation.py).
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def row_defects(values: np.ndarray, tolerance: float) -> np.ndarray:  # pragma: no cover
+    """One defect code per row, in one streaming pass with no temporary of the input's size."""
     n, k = values.shape
-    sums = np.empty(n, dtype=np.float64)
-    minima = np.empty(n, dtype=np.float64)
+    defects = np.empty(n, dtype=np.uint8)
     for i in numba.prange(n):
         row = values[i]
         total = row[0] - row[0]
@@ -30,9 +46,8 @@ def row_sums_and_minima(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  #
         for j in range(k):
             total += row[j]
             low = min(low, row[j])
-        sums[i] = total
-        minima[i] = low
-    return sums, minima
+        defects[i] = classify_row(np.float64(total), np.float64(low), tolerance)
+    return defects
 
 
 def round_preserving_row_totals(matrix: np.ndarray) -> np.ndarray:

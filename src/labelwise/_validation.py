@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from labelwise._numerics import row_sums_and_minima
+from labelwise._numerics import ROW_NEGATIVE, ROW_NONFINITE, ROW_SUM_OFF, row_defects
 
 
 class LabelwiseWarning(UserWarning):
@@ -94,12 +94,17 @@ def check_pred_probs_array(pred_probs: object, *, name: str = "pred_probs") -> n
 
 
 def check_probability_rows(
-    array: np.ndarray, row_sums: np.ndarray, row_minima: np.ndarray, *, name: str = "pred_probs"
+    array: np.ndarray, defects: np.ndarray, *, name: str = "pred_probs"
 ) -> None:
-    """Fail unless every row is finite, non-negative and sums to one (within tolerance)."""
-    broken = ~np.isfinite(row_sums)
-    negative = ~broken & (row_minima < 0)
-    for mask, what in ((broken, "non-finite (NaN or inf)"), (negative, "negative")):
+    """Fail unless every row is finite, non-negative and sums to one (within tolerance).
+
+    ``defects`` holds one code per row (see :func:`labelwise._numerics.classify_row`), computed
+    by :func:`labelwise._numerics.row_defects` or during a kernel's own pass over the data.
+    """
+    if not defects.any():
+        return
+    for code, what in ((ROW_NONFINITE, "non-finite (NaN or inf)"), (ROW_NEGATIVE, "negative")):
+        mask = defects == code
         if mask.any():
             row = _first(mask)
             _fail(
@@ -108,14 +113,14 @@ def check_probability_rows(
                 f"{int(mask.sum())} row(s) with {what} values, first at row {row}: "
                 f"{_preview(array[row])}",
             )
-    off = np.abs(row_sums - 1.0) > ROW_SUM_TOLERANCE
-    if off.any():
-        row = _first(off)
-        _fail(
-            name,
-            f"rows that sum to 1 (within {ROW_SUM_TOLERANCE:g}); normalise them first",
-            f"{int(off.sum())} row(s) off, first at row {row} summing to {row_sums[row]:.6g}",
-        )
+    off = defects == ROW_SUM_OFF
+    row = _first(off)
+    _fail(
+        name,
+        f"rows that sum to 1 (within {ROW_SUM_TOLERANCE:g}); normalise them first",
+        f"{int(off.sum())} row(s) off, first at row {row} summing to "
+        f"{float(np.sum(array[row], dtype=np.float64)):.6g}",
+    )
 
 
 def check_pred_probs(pred_probs: object, *, name: str = "pred_probs") -> np.ndarray:
@@ -125,7 +130,7 @@ def check_pred_probs(pred_probs: object, *, name: str = "pred_probs") -> np.ndar
     ``ROW_SUM_TOLERANCE``; float32/float64 inputs are not copied.
     """
     array = check_pred_probs_array(pred_probs, name=name)
-    check_probability_rows(array, *row_sums_and_minima(array), name=name)
+    check_probability_rows(array, row_defects(array, ROW_SUM_TOLERANCE), name=name)
     return array
 
 

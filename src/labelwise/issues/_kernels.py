@@ -11,18 +11,46 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from labelwise._numerics import classify_row
+
 #: How far the fast, input-dtype pre-filter lowers each exact float64 floor (far above float32
 #: rounding of values in [0, 2]), so that it can only let extra rows through to the exact test.
 _SLACK = 1e-5
 
 
-# Reassociation lets the reductions vectorise; NaN/inf semantics are kept (no nnan/ninf)
-# because this same pass also finds invalid rows, through their sums and minima.
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+@numba.njit(parallel=True, cache=True, nogil=True)
+def self_confidence_sums(
+    values: np.ndarray, labels: np.ndarray, n_chunks: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """``p[i, labels[i]]`` for every row, and its sum per class (chunked partial sums)."""
+    n, k = values.shape
+    own = np.empty(n, dtype=np.float64)
+    partial = np.zeros((n_chunks, k), dtype=np.float64)
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    for c in numba.prange(n_chunks):
+        for i in range(bounds[c], bounds[c + 1]):
+            v = np.float64(values[i, labels[i]])
+            own[i] = v
+            partial[c, labels[i]] += v
+    return own, partial.sum(axis=0)
+
+
+# Reassociation lets the reductions vectorise. Only "reassoc" and "contract": with "nsz" added,
+# LLVM drops NaNs from the reductions, and this same pass must find invalid rows through their
+# sums and minima (pinned by tests/test_validation.py).
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def confident_pass(
-    values: np.ndarray, labels: np.ndarray, cutoffs: np.ndarray, fuzz: np.ndarray
+    values: np.ndarray,
+    labels: np.ndarray,
+    cutoffs: np.ndarray,
+    fuzz: np.ndarray,
+    tolerance: float,
+    n_chunks: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """Per-row facts that confident learning needs, and the row checks, in one pass.
+    """Per-row facts that confident learning needs, the raw confident joint, and row checks.
+
+    Rows are split into ``n_chunks`` chunks processed in parallel; each chunk counts its own
+    (given, guess) pairs and the partial counts are added at the end.
 
     Parameters
     ----------
@@ -30,6 +58,8 @@ def confident_pass(
     labels : (n,) int64 given labels, already checked to lie in ``0..K-1``.
     cutoffs : (K,) per-class thresholds already lowered by the fuzz, in ``values.dtype``.
     fuzz : (1,) array holding 1e-6 in ``values.dtype`` (the given label's head start).
+    tolerance : how far a row sum may be from one.
+    n_chunks : number of row chunks.
 
     Returns
     -------
@@ -40,66 +70,70 @@ def confident_pass(
         Argmax of the row (first maximum).
     label_is_top : (n,) bool
         The given label is the (first) argmax once it gets a 1e-6 head start.
-    row_sums, row_mins : (n,) float64
-        Sum and minimum of each row (the sum is non-finite when the row holds NaN or inf).
+    joint : (K, K) int64
+        Counts of (given label, guess) over rows with a guess (not yet floored or calibrated).
+    defects : (n,) uint8
+        Row defect codes (see ``labelwise._numerics.classify_row``); 0 for a valid row.
     """
     n, k = values.shape
     guess = np.empty(n, dtype=np.int32)
     top = np.empty(n, dtype=np.int32)
     label_is_top = np.empty(n, dtype=np.bool_)
-    row_sums = np.empty(n, dtype=np.float64)
-    row_mins = np.empty(n, dtype=np.float64)
+    defects = np.empty(n, dtype=np.uint8)
+    partial = np.zeros((n_chunks, k * k), dtype=np.int64)
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     head_start = fuzz[0]
-    for i in numba.prange(n):
-        row = values[i]
-        y = labels[i]
-        # Branch-free reductions (they vectorise). When exactly one class is confident, the
-        # sum of confident indices is that index; likewise for a unique maximum.
-        total = row[0] - row[0]
-        low = row[0]
-        peak = row[0]
-        n_confident = 0
-        confident_index = 0
-        for j in range(k):
-            v = row[j]
-            total += v
-            low = min(low, v)
-            peak = max(peak, v)
-            ok = v >= cutoffs[j]
-            n_confident += ok
-            confident_index += j * ok
-        n_peak = 0
-        peak_index = 0
-        for j in range(k):
-            hit = row[j] == peak
-            n_peak += hit
-            peak_index += j * hit
-        if n_peak != 1:  # ties (or NaN): the first maximum, as argmax returns
-            peak_index = 0
-            while peak_index < k - 1 and row[peak_index] != peak:
-                peak_index += 1
-        top[i] = peak_index
-        # argmax of the row with the given label's entry raised by the fuzz, compared to y.
-        bumped = row[y] + head_start
-        if peak < bumped:
-            label_is_top[i] = True
-        elif peak > bumped:
-            label_is_top[i] = False
-        else:
-            wins = True
+    for c in numba.prange(n_chunks):
+        for i in range(bounds[c], bounds[c + 1]):
+            row = values[i]
+            y = labels[i]
+            # Branch-free reductions (they vectorise). When exactly one class is confident, the
+            # sum of confident indices is that index; likewise for a unique maximum.
+            total = row[0] - row[0]
+            low = row[0]
+            peak = row[0]
+            n_confident = 0
+            confident_index = 0
             for j in range(k):
-                if (j < y and row[j] >= bumped) or (j > y and row[j] > bumped):
-                    wins = False
-            label_is_top[i] = wins
-        if n_confident == 0:
-            guess[i] = -1
-        elif n_confident == 1:
-            guess[i] = confident_index
-        else:
-            guess[i] = peak_index
-        row_sums[i] = total
-        row_mins[i] = low
-    return guess, top, label_is_top, row_sums, row_mins
+                v = row[j]
+                total += v
+                low = min(low, v)
+                peak = max(peak, v)
+                ok = v >= cutoffs[j]
+                n_confident += ok
+                confident_index += j * ok
+            n_peak = 0
+            peak_index = 0
+            for j in range(k):
+                hit = row[j] == peak
+                n_peak += hit
+                peak_index += j * hit
+            if n_peak != 1:  # ties (or NaN): the first maximum, as argmax returns
+                peak_index = 0
+                while peak_index < k - 1 and row[peak_index] != peak:
+                    peak_index += 1
+            top[i] = peak_index
+            # argmax of the row with the given label's entry raised by the fuzz, compared to y.
+            bumped = row[y] + head_start
+            if peak < bumped:
+                label_is_top[i] = True
+            elif peak > bumped:
+                label_is_top[i] = False
+            else:
+                wins = True
+                for j in range(k):
+                    if (j < y and row[j] >= bumped) or (j > y and row[j] > bumped):
+                        wins = False
+                label_is_top[i] = wins
+            if n_confident == 0:
+                guess[i] = -1
+            else:
+                g = confident_index if n_confident == 1 else peak_index
+                guess[i] = g
+                partial[c, y * k + g] += 1
+            defects[i] = classify_row(np.float64(total), np.float64(low), tolerance)
+    joint = partial.sum(axis=0).reshape(k, k)
+    return guess, top, label_is_top, joint, defects
 
 
 @numba.njit(cache=True, inline="always")
@@ -195,6 +229,7 @@ def _noise_rate_heaps(
     values: np.ndarray,
     labels: np.ndarray,
     counts: np.ndarray,
+    start_floor: np.ndarray,
     row_lo: int,
     row_hi: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
@@ -206,16 +241,17 @@ def _noise_rate_heaps(
     starts = np.zeros(k_classes * k_classes + 1, dtype=np.int64)
     for s in range(k_classes * k_classes):
         starts[s + 1] = starts[s] + counts[s // k_classes, s % k_classes]
-    # floor[k * K + j]: margin a row labelled k must beat to enter cell (k, j)'s heap; +inf for
-    # cells with nothing to prune, -inf until the heap is full, then the heap's weakest key.
-    # rough[] is the same floor lowered by a slack, in the input's dtype: a branch-free sweep
-    # against it rules out most rows cheaply and never rules out a row the exact test admits.
+    # floor[k * K + j]: a row labelled k enters cell (k, j)'s heap only with a margin at least
+    # this (+inf: nothing to prune). It starts at ``start_floor``, a lower bound on the final
+    # c-th largest margin, and becomes the heap's weakest key once the heap is full.
+    # rough[] is the floor lowered by a slack, in the input's dtype: a branch-free sweep against
+    # it rules out most rows cheaply and never rules out a row the exact test admits.
     floor = np.full(k_classes * k_classes, np.inf)
     rough = np.full(k_classes * k_classes, np.inf, dtype=values.dtype)
     for s in range(k_classes * k_classes):
         if counts[s // k_classes, s % k_classes] > 0:
-            floor[s] = -np.inf
-            rough[s] = -np.inf
+            floor[s] = start_floor[s]
+            rough[s] = start_floor[s] - _SLACK
     heap_keys = np.empty(starts[-1], dtype=np.float64)
     heap_idx = np.empty(starts[-1], dtype=np.int64)
     sizes = np.zeros(k_classes * k_classes, dtype=np.int64)
@@ -231,10 +267,14 @@ def _noise_rate_heaps(
             continue
         exact_own = np.float64(own)
         for j in range(k_classes):
-            margin = np.float64(row[j]) - exact_own
             slot = base + j
-            if margin > floor[slot]:
-                cap = counts[y, j]
+            if not row[j] > own + rough[slot]:
+                continue
+            margin = np.float64(row[j]) - exact_own
+            cap = counts[y, j]
+            # Below a full heap's weakest key nothing enters; before that, the start floor is a
+            # bound that rows *equal* to it may still tie with, so it is inclusive.
+            if margin > floor[slot] or (sizes[slot] < cap and margin == floor[slot]):
                 _offer(heap_keys, heap_idx, sizes, starts[slot], slot, cap, margin, i)
                 if sizes[slot] == cap:
                     floor[slot] = heap_keys[starts[slot]]
@@ -244,14 +284,20 @@ def _noise_rate_heaps(
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def select_by_noise_rate(
-    values: np.ndarray, labels: np.ndarray, counts: np.ndarray, n_blocks: int
+    values: np.ndarray,
+    labels: np.ndarray,
+    counts: np.ndarray,
+    start_floor: np.ndarray,
+    n_blocks: int,
 ) -> np.ndarray:  # pragma: no cover
     """Confident learning's prune-by-noise-rate selection.
 
     ``counts[k, j]`` (off-diagonal, k != j) is how many rows labelled k to flag as "really j":
-    those with the largest margin ``p_j - p_k``. The rows are split into blocks searched in
-    parallel; each block keeps its own exact top-c heaps and the blocks' survivors are merged
-    exactly, so the result is the same for any number of blocks.
+    those with the largest margin ``p_j - p_k``. ``start_floor[k * K + j]`` is a lower bound
+    on cell (k, j)'s c-th largest margin (-inf when unknown); a good bound lets the search skip
+    almost every row from the start. The rows are split into blocks searched in parallel; each
+    block keeps its own exact top-c heaps and the blocks' survivors are merged exactly, so the
+    result is the same for any number of blocks.
     """
     n = values.shape[0]
     n_blocks = max(1, min(n_blocks, n // 50_000))
@@ -266,7 +312,9 @@ def select_by_noise_rate(
     all_sizes = np.zeros((n_blocks, n_slots), dtype=np.int64)
     starts = np.zeros(n_slots + 1, dtype=np.int64)
     for b in numba.prange(n_blocks):
-        keys, idx, sizes, st = _noise_rate_heaps(values, labels, counts, bounds[b], bounds[b + 1])
+        keys, idx, sizes, st = _noise_rate_heaps(
+            values, labels, counts, start_floor, bounds[b], bounds[b + 1]
+        )
         all_keys[b, :] = keys
         all_idx[b, :] = idx
         all_sizes[b, :] = sizes

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from labelwise._numerics import (
@@ -24,8 +25,12 @@ from labelwise._numerics import (
     normalize_columns,
     round_preserving_row_totals,
 )
-from labelwise._validation import check_classification, check_probability_rows
-from labelwise.issues._kernels import confident_pass
+from labelwise._validation import (
+    ROW_SUM_TOLERANCE,
+    check_classification,
+    check_probability_rows,
+)
+from labelwise.issues._kernels import confident_pass, self_confidence_sums
 
 #: Thresholds never fall below this, so a class predicted with ~0 probability is never "confident".
 THRESHOLD_FLOOR = 2 * FUZZ
@@ -40,14 +45,22 @@ class ConfidentPass:
     guess: np.ndarray  # (n,) int32, confident true-class guess or -1
     top: np.ndarray  # (n,) int32, argmax
     label_is_top: np.ndarray  # (n,) bool, given label is the argmax (1e-6 head start)
+    joint: np.ndarray  # (K, K) int64, raw confident joint (diagonal floored at 1)
 
 
-def class_thresholds(
-    labels: np.ndarray, self_confidence: np.ndarray, counts: np.ndarray
-) -> np.ndarray:
+def class_thresholds(class_sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per-class confident thresholds: mean self-confidence of the examples given that class."""
-    sums = np.bincount(labels, weights=self_confidence, minlength=counts.size)
-    return np.clip(sums / np.maximum(counts, 1), THRESHOLD_FLOOR, None)
+    return np.clip(class_sums / np.maximum(counts, 1), THRESHOLD_FLOOR, None)
+
+
+def _n_chunks(n: int) -> int:
+    # A few chunks per thread balance the load; tiny inputs stay in one chunk.
+    return max(1, min(4 * numba.get_num_threads(), n // 10_000))
+
+
+def self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pred_probs[i, labels[i]]`` as float64, and its sum per class."""
+    return self_confidence_sums(pred_probs, labels, _n_chunks(labels.size))
 
 
 def run_confident_pass(
@@ -58,26 +71,19 @@ def run_confident_pass(
     ``labels`` and the shape of ``pred_probs`` are already validated; the values of
     ``pred_probs`` are checked from the row statistics of this same pass (one read of the data).
     """
-    self_confidence = pred_probs[np.arange(labels.size), labels].astype(np.float64)
-    thresholds = class_thresholds(labels, self_confidence, counts)
+    own, class_sums = self_confidence(labels, pred_probs)
+    thresholds = class_thresholds(class_sums, counts)
     cutoffs = (thresholds - FUZZ).astype(pred_probs.dtype)
     fuzz = np.array([FUZZ], dtype=pred_probs.dtype)
-    guess, top, label_is_top, row_sums, row_minima = confident_pass(
-        pred_probs, labels, cutoffs, fuzz
+    guess, top, label_is_top, joint, defects = confident_pass(
+        pred_probs, labels, cutoffs, fuzz, ROW_SUM_TOLERANCE, _n_chunks(labels.size)
     )
-    check_probability_rows(pred_probs, row_sums, row_minima)
-    return ConfidentPass(thresholds, self_confidence, guess, top, label_is_top)
-
-
-def raw_confident_joint(labels: np.ndarray, guess: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts of (given, confident guess) with the diagonal floored at 1 (uncalibrated)."""
-    counted = guess >= 0
-    flat = guess[counted].astype(np.int64) * n_classes + labels[counted]
-    # Built as (guess x given) and transposed, like cleanlab's confusion matrix: the memory
-    # layout fixes the order of the float sums in calibration, where exact .5 ties are common.
-    joint = np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes).T
+    check_probability_rows(pred_probs, defects)
+    # Stored transposed, as cleanlab's confusion matrix is: the memory layout fixes the order
+    # of the float sums in calibration, where exact .5 ties are common.
+    joint = np.ascontiguousarray(joint.T).T
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
-    return joint
+    return ConfidentPass(thresholds, own, guess, top, label_is_top, joint)
 
 
 def calibrate_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -127,8 +133,7 @@ def confident_joint(
     """
     data = check_classification(labels, pred_probs, classes=classes, check_rows=False)
     facts = run_confident_pass(data.labels, data.pred_probs, data.class_counts)
-    joint = raw_confident_joint(data.labels, facts.guess, data.pred_probs.shape[1])
-    return calibrate_joint(joint, data.class_counts) if calibrate else joint
+    return calibrate_joint(facts.joint, data.class_counts) if calibrate else facts.joint.copy()
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,7 @@ def estimate_noise(
     """
     data = check_classification(labels, pred_probs, classes=classes, check_rows=False)
     facts = run_confident_pass(data.labels, data.pred_probs, data.class_counts)
-    joint = raw_confident_joint(data.labels, facts.guess, data.pred_probs.shape[1])
+    joint = facts.joint
     return latent_estimates(
         calibrate_joint(joint, data.class_counts), data.class_counts, converge=converge
     )

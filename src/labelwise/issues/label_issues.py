@@ -39,7 +39,6 @@ from labelwise.issues._kernels import select_by_noise_rate, select_top_per_group
 from labelwise.issues.confident_joint import (
     ConfidentPass,
     calibrate_joint,
-    raw_confident_joint,
     run_confident_pass,
 )
 from labelwise.issues.scores import SCORE_METHODS, compute_scores
@@ -136,6 +135,28 @@ def prune_counts(joint: np.ndarray, min_examples: int, frac_noise: float) -> np.
     return round_preserving_row_totals(reduced.astype(np.int64)).T
 
 
+def _start_floors(
+    labels: np.ndarray, pred_probs: np.ndarray, facts: ConfidentPass, cells: np.ndarray
+) -> np.ndarray:
+    """Lower bounds on each cell's c-th largest margin, from rows already known to be wrong.
+
+    A row labelled k whose argmax is j has margin ``p_j - p_k`` in cell (k, j). The c-th
+    largest margin among such rows cannot exceed the c-th largest among all rows labelled k,
+    so it is a safe starting floor for the exact search (-inf where fewer than c such rows).
+    """
+    k = cells.shape[0]
+    rows = np.flatnonzero(~facts.label_is_top)
+    top = facts.top[rows].astype(np.int64)
+    margins = pred_probs[rows, top].astype(np.float64) - facts.self_confidence[rows]
+    groups = labels[rows] * k + top
+    caps = cells.ravel()
+    kept = select_top_per_group(margins, groups, caps)
+    floors = np.full(k * k, np.inf)
+    np.minimum.at(floors, groups[kept], margins[kept])
+    filled = (np.bincount(groups[kept], minlength=k * k) == caps) & (caps > 0)
+    return np.where(filled, floors, -np.inf)
+
+
 def _count_cl_issues(labels: np.ndarray, facts: ConfidentPass) -> np.ndarray:
     return (facts.guess >= 0) & (facts.guess != labels) & ~facts.label_is_top
 
@@ -158,7 +179,7 @@ def _flag(
         n_issues = int(_count_cl_issues(labels, facts).sum())
         scores = compute_scores(method[4:], labels, pred_probs, facts.self_confidence)
         return select_top_per_group(-scores, np.zeros(labels.size, np.int64), np.array([n_issues]))
-    joint = calibrate_joint(raw_confident_joint(labels, facts.guess, counts.size), counts)
+    joint = calibrate_joint(facts.joint, counts)
     prune = prune_counts(joint, min_examples_per_class, frac_noise)
     eligible = counts > min_examples_per_class
     if not eligible.all():
@@ -176,7 +197,8 @@ def _flag(
     if method in ("prune_by_noise_rate", "both"):
         cells = np.where(eligible[:, None], prune, 0)
         np.fill_diagonal(cells, 0)
-        flagged &= select_by_noise_rate(pred_probs, labels, cells, numba.get_num_threads())
+        floors = _start_floors(labels, pred_probs, facts, cells)
+        flagged &= select_by_noise_rate(pred_probs, labels, cells, floors, numba.get_num_threads())
     return flagged & ~facts.label_is_top
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from labelwise._numerics import FUZZ
 from labelwise._validation import check_choice, check_classification
 from labelwise.issues._kernels import max_other_shifted, normalized_entropy
-from labelwise.issues.confident_joint import class_thresholds
+from labelwise.issues.confident_joint import class_thresholds, self_confidence
 
 SCORE_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
@@ -107,12 +107,6 @@ def label_quality_scores(
     data = check_classification(
         labels, pred_probs, classes=classes, require_all_classes=bool(adjust_pred_probs)
     )
-    self_confidence = data.pred_probs[np.arange(data.labels.size), data.labels].astype(np.float64)
-    thresholds = (
-        class_thresholds(data.labels, self_confidence, data.class_counts)
-        if adjust_pred_probs
-        else None
-    )
-    return compute_scores(
-        method, data.labels, data.pred_probs, self_confidence, thresholds=thresholds
-    )
+    own, class_sums = self_confidence(data.labels, data.pred_probs)
+    thresholds = class_thresholds(class_sums, data.class_counts) if adjust_pred_probs else None
+    return compute_scores(method, data.labels, data.pred_probs, own, thresholds=thresholds)
