@@ -26,11 +26,11 @@ class LabelwiseWarning(UserWarning):
 ROW_SUM_TOLERANCE = 1e-3
 
 
-def _fail(arg: str, expected: str, actual: str, *, kind: type[Exception] = ValueError) -> None:
+def fail(arg: str, expected: str, actual: str, *, kind: type[Exception] = ValueError) -> None:
     raise kind(f"`{arg}` must be {expected}; got {actual}.")
 
 
-def _preview(values: Iterable[Any], limit: int = 5) -> str:
+def preview(values: Iterable[Any], limit: int = 5) -> str:
     items = list(values)
     shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in items[:limit])
     return shown + (", ..." if len(items) > limit else "")
@@ -39,7 +39,7 @@ def _preview(values: Iterable[Any], limit: int = 5) -> str:
 def check_choice(value: object, name: str, allowed: Sequence[str]) -> str:
     """Check that ``value`` is one of the strings in ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        _fail(name, f"one of {_preview(allowed, len(allowed))}", repr(value))
+        fail(name, f"one of {preview(allowed, len(allowed))}", repr(value))
     return value  # type: ignore[return-value]
 
 
@@ -47,19 +47,19 @@ def check_fraction(value: object, name: str, *, allow_zero: bool = False) -> flo
     """Check a number in (0, 1] (or [0, 1] when ``allow_zero``)."""
     low = "[0, 1]" if allow_zero else "(0, 1]"
     if isinstance(value, bool) or not isinstance(value, Real):
-        _fail(name, f"a number in {low}", f"{type(value).__name__} {value!r}", kind=TypeError)
+        fail(name, f"a number in {low}", f"{type(value).__name__} {value!r}", kind=TypeError)
     number = float(value)  # type: ignore[arg-type]
     if not (0.0 <= number <= 1.0) or (number == 0.0 and not allow_zero):
-        _fail(name, f"a number in {low}", repr(value))
+        fail(name, f"a number in {low}", repr(value))
     return number
 
 
 def check_int(value: object, name: str, *, minimum: int) -> int:
     """Check an integer that is at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        _fail(name, f"an integer >= {minimum}", f"{type(value).__name__} {value!r}", kind=TypeError)
+        fail(name, f"an integer >= {minimum}", f"{type(value).__name__} {value!r}", kind=TypeError)
     if int(value) < minimum:  # type: ignore[call-overload]
-        _fail(name, f"an integer >= {minimum}", repr(value))
+        fail(name, f"an integer >= {minimum}", repr(value))
     return int(value)  # type: ignore[call-overload]
 
 
@@ -76,16 +76,16 @@ def check_pred_probs_array(pred_probs: object, *, name: str = "pred_probs") -> n
         try:
             pred_probs = np.asarray(pred_probs)
         except (ValueError, TypeError):
-            _fail(name, "a 2-D array of probabilities", type(pred_probs).__name__, kind=TypeError)
+            fail(name, "a 2-D array of probabilities", type(pred_probs).__name__, kind=TypeError)
     array: np.ndarray = pred_probs  # type: ignore[assignment]
     if array.dtype.kind not in "fiub":
-        _fail(name, "a numeric array of probabilities", f"dtype {array.dtype}", kind=TypeError)
+        fail(name, "a numeric array of probabilities", f"dtype {array.dtype}", kind=TypeError)
     if array.ndim != 2:
-        _fail(name, "a 2-D array of shape (n_examples, n_classes)", f"shape {array.shape}")
+        fail(name, "a 2-D array of shape (n_examples, n_classes)", f"shape {array.shape}")
     if array.shape[0] == 0:
-        _fail(name, "non-empty", f"shape {array.shape}")
+        fail(name, "non-empty", f"shape {array.shape}")
     if array.shape[1] < 2:
-        _fail(name, "an array with at least 2 columns (classes)", f"shape {array.shape}")
+        fail(name, "an array with at least 2 columns (classes)", f"shape {array.shape}")
     if array.dtype == np.float16:
         return array.astype(np.float32)
     if array.dtype not in (np.float32, np.float64):
@@ -107,15 +107,15 @@ def check_probability_rows(
         mask = defects == code
         if mask.any():
             row = _first(mask)
-            _fail(
+            fail(
                 name,
                 "finite and non-negative",
                 f"{int(mask.sum())} row(s) with {what} values, first at row {row}: "
-                f"{_preview(array[row])}",
+                f"{preview(array[row])}",
             )
     off = defects == ROW_SUM_OFF
     row = _first(off)
-    _fail(
+    fail(
         name,
         f"rows that sum to 1 (within {ROW_SUM_TOLERANCE:g}); normalise them first",
         f"{int(off.sum())} row(s) off, first at row {row} summing to "
@@ -161,15 +161,15 @@ def check_labels(
         labels = labels.to_numpy()
     array = np.asarray(labels)
     if array.ndim != 1:
-        _fail(name, "a 1-D array of class labels", f"shape {array.shape}")
+        fail(name, "a 1-D array of class labels", f"shape {array.shape}")
     if n_examples is not None and array.shape[0] != n_examples:
-        _fail(
+        fail(
             name,
             f"the same length as pred_probs ({n_examples} rows)",
             f"length {array.shape[0]}",
         )
     if array.shape[0] == 0:
-        _fail(name, "non-empty", "length 0")
+        fail(name, "non-empty", "length 0")
     if classes is not None:
         return _encode_names(array, list(classes), n_classes, name)
     if array.dtype.kind in "OUS":
@@ -178,18 +178,18 @@ def check_labels(
         else:
             names = np.unique(array.astype(str) if array.dtype.kind == "O" else array)
             if names.size != n_classes:
-                _fail(
+                fail(
                     name,
                     f"class names covering all {n_classes} columns of pred_probs, or pass "
                     "`classes` to say which name each column is",
-                    f"{names.size} distinct names: {_preview(names)}",
+                    f"{names.size} distinct names: {preview(names)}",
                 )
             return _encode_names(array, names.tolist(), n_classes, name)
     if array.dtype.kind == "b":
         array = array.astype(np.int64)
     if array.dtype.kind == "f":
         if not np.isfinite(array).all():
-            _fail(
+            fail(
                 name,
                 "integer class ids",
                 f"non-finite values (first at index {_first(~np.isfinite(array))})",
@@ -197,15 +197,15 @@ def check_labels(
         fractional = array != np.round(array)
         if fractional.any():
             i = _first(fractional)
-            _fail(name, "integer class ids", f"non-integer value {array[i].item()!r} at index {i}")
+            fail(name, "integer class ids", f"non-integer value {array[i].item()!r} at index {i}")
         array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
-        _fail(name, "integer class ids or class names", f"dtype {array.dtype}", kind=TypeError)
+        fail(name, "integer class ids or class names", f"dtype {array.dtype}", kind=TypeError)
     low, high = int(array.min()), int(array.max())
     if low < 0 or high >= n_classes:
         bad = (array < 0) | (array >= n_classes)
         i = _first(bad)
-        _fail(
+        fail(
             name,
             f"class ids in 0..{n_classes - 1} (pred_probs has {n_classes} columns)",
             f"{int(bad.sum())} out of range, first {array[i]} at index {i}",
@@ -219,14 +219,14 @@ def _first(mask: np.ndarray) -> int:
 
 def _encode_names(array: np.ndarray, names: list[Any], n_classes: int, name: str) -> LabelEncoding:
     if len(names) != n_classes:
-        _fail("classes", f"{n_classes} names, one per column of pred_probs", f"{len(names)} names")
+        fail("classes", f"{n_classes} names, one per column of pred_probs", f"{len(names)} names")
     if len(set(names)) != len(names):
-        _fail("classes", "distinct names", _preview(names, len(names)))
+        fail("classes", "distinct names", preview(names, len(names)))
     lookup = {value: i for i, value in enumerate(names)}
     uniques, inverse = np.unique(array, return_inverse=True)
     unknown = [u for u in uniques.tolist() if u not in lookup]
     if unknown:
-        _fail(name, f"one of the classes {_preview(names)}", f"unknown {_preview(unknown)}")
+        fail(name, f"one of the classes {preview(names)}", f"unknown {preview(unknown)}")
     codes = np.array([lookup[u] for u in uniques.tolist()], dtype=np.int64)
     return LabelEncoding(codes[inverse.reshape(-1)], tuple(names))
 
@@ -238,11 +238,11 @@ def check_every_class_present(
     counts = np.bincount(labels, minlength=n_classes)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        _fail(
+        fail(
             name,
             f"at least one example of every class 0..{n_classes - 1} (one per pred_probs column); "
             "drop the unused columns or audit data that contains them",
-            f"no examples of class(es) {_preview(empty, 10)}",
+            f"no examples of class(es) {preview(empty, 10)}",
         )
     return counts
 

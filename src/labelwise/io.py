@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from labelwise._validation import _fail, _preview
+from labelwise._validation import fail, preview
 
 PathLike = str | os.PathLike[str]
 
@@ -46,10 +46,10 @@ def _existing(path: PathLike, formats: tuple[str, ...]) -> tuple[Path, str]:
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix not in formats:
-        _fail("path", f"a file ending in {_or(formats)}", f"{str(file)!r}")
+        fail("path", f"a file ending in {_or(formats)}", f"{str(file)!r}")
     if not file.is_file():
         what = "a folder" if file.is_dir() else "no such file"
-        _fail("path", "an existing file", f"{str(file)!r} ({what})", kind=FileNotFoundError)
+        fail("path", "an existing file", f"{str(file)!r} ({what})", kind=FileNotFoundError)
     return file, suffix
 
 
@@ -69,7 +69,7 @@ def _csv_has_header(file: Path) -> bool:
     try:
         first = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        _fail("path", "a non-empty CSV file", f"{str(file)!r}, which is empty")
+        fail("path", "a non-empty CSV file", f"{str(file)!r}, which is empty")
     cells = [cell.strip() for cell in first.iloc[0].tolist()]
     if not all(_is_number(cell) for cell in cells):
         return True
@@ -85,16 +85,16 @@ def _read_jsonl(file: Path) -> list[Any]:
             try:
                 values.append(json.loads(line))
             except json.JSONDecodeError as error:
-                _fail(
+                fail(
                     "path",
                     "a JSON Lines file (one JSON value per line)",
                     f"invalid JSON on line {number} of {str(file)!r}: {error.msg}",
                 )
     if not values:
-        _fail("path", "a non-empty JSON Lines file", f"{str(file)!r}, which is empty")
+        fail("path", "a non-empty JSON Lines file", f"{str(file)!r}, which is empty")
     kinds = {_json_kind(value) for value in values}
     if len(kinds) > 1:
-        _fail(
+        fail(
             "path",
             "a JSON Lines file whose lines are all objects, all lists or all scalars",
             f"a mix of {', '.join(sorted(kinds))} in {str(file)!r}",
@@ -143,7 +143,7 @@ def _read_table(file: Path, suffix: str, jsonl: list[Any]) -> pd.DataFrame:
         frame = pd.read_parquet(file)
     else:
         if not isinstance(jsonl[0], dict):
-            _fail(
+            fail(
                 "path",
                 "a JSON Lines file of objects (one row per line) to read as a table",
                 f"lines of {_json_kind(jsonl[0])} in {str(file)!r}",
@@ -154,10 +154,10 @@ def _read_table(file: Path, suffix: str, jsonl: list[Any]) -> pd.DataFrame:
 
 
 def _pick_column(frame: pd.DataFrame, column: str | None, file: Path) -> pd.Series:
-    present = _preview(frame.columns, 10)
+    present = preview(frame.columns, 10)
     if column is None:
         if frame.shape[1] != 1:
-            _fail(
+            fail(
                 "column",
                 f"given to pick the label column, since {str(file)!r} has {frame.shape[1]} "
                 f"columns ({present})",
@@ -165,7 +165,7 @@ def _pick_column(frame: pd.DataFrame, column: str | None, file: Path) -> pd.Seri
             )
         return frame.iloc[:, 0]
     if column not in frame.columns:
-        _fail(
+        fail(
             "column",
             f"one of the columns of {str(file)!r} ({present})",
             f"{column!r}, which is missing",
@@ -202,12 +202,12 @@ def read_labels(path: PathLike, *, column: str | None = None) -> np.ndarray:
     file, suffix = _existing(path, READ_FORMATS)
     if suffix == ".npy":
         if column is not None:
-            _fail("column", "None for a .npy file (it has no columns)", repr(column))
+            fail("column", "None for a .npy file (it has no columns)", repr(column))
         return _load_npy(file, mmap=False)
     values = _read_jsonl(file) if suffix == ".jsonl" else []
     if values and _json_kind(values[0]) == "scalars":
         if column is not None:
-            _fail("column", "None for a JSON Lines file of scalars", repr(column))
+            fail("column", "None for a JSON Lines file of scalars", repr(column))
         return np.asarray(values, dtype=object if isinstance(values[0], str) else None)
     return _pick_column(_read_table(file, suffix, values), column, file).to_numpy()
 
@@ -216,13 +216,13 @@ def _load_npy(file: Path, *, mmap: bool) -> np.ndarray:
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as error:
-        _fail(
+        fail(
             "path",
             "a .npy file of numbers or strings (no Python objects)",
             f"{str(file)!r}: {error}",
         )
     if not isinstance(array, np.ndarray):
-        _fail("path", "a .npy file holding one array", f"{type(array).__name__} in {str(file)!r}")
+        fail("path", "a .npy file holding one array", f"{type(array).__name__} in {str(file)!r}")
     return array
 
 
@@ -239,15 +239,15 @@ def _class_columns(names: list[str]) -> tuple[list[int] | None, tuple[str, ...] 
 def _numeric_table(frame: pd.DataFrame, file: Path) -> np.ndarray:
     unnamed = [name for name in frame.columns if name.startswith("Unnamed:")]
     if unnamed:
-        _fail(
+        fail(
             "pred_probs",
             "one named column per class (write the table with index=False)",
-            f"unnamed column(s) {_preview(unnamed)} in {str(file)!r}",
+            f"unnamed column(s) {preview(unnamed)} in {str(file)!r}",
         )
     bad = [name for name, dtype in frame.dtypes.items() if dtype.kind not in "iuf"]
     if bad:
         kinds = ", ".join(f"{name!r} ({frame[name].dtype})" for name in bad[:5])
-        _fail(
+        fail(
             "pred_probs",
             "numeric columns, one per class",
             f"non-numeric column(s) {kinds} in {str(file)!r}",
@@ -298,15 +298,15 @@ def read_pred_probs(path: PathLike) -> np.ndarray:
 def _rows_to_array(values: list[Any], file: Path) -> np.ndarray:
     lengths = {len(value) if isinstance(value, list) else -1 for value in values}
     if -1 in lengths or len(lengths) != 1:
-        _fail(
+        fail(
             "pred_probs",
             "one list of K probabilities per line, all of the same length",
-            f"line lengths {_preview(sorted(lengths))} in {str(file)!r} (-1: not a list)",
+            f"line lengths {preview(sorted(lengths))} in {str(file)!r} (-1: not a list)",
         )
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        _fail("pred_probs", "numbers", f"non-numeric values in {str(file)!r}", kind=TypeError)
+        fail("pred_probs", "numbers", f"non-numeric values in {str(file)!r}", kind=TypeError)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -398,10 +398,10 @@ def write_table_atomic(frame: pd.DataFrame, path: PathLike) -> None:
     ['issues.csv']
     """
     if not isinstance(frame, pd.DataFrame):
-        _fail("frame", "a pandas DataFrame", type(frame).__name__, kind=TypeError)
+        fail("frame", "a pandas DataFrame", type(frame).__name__, kind=TypeError)
     suffix = Path(path).suffix.lower()
     if suffix not in TABLE_FORMATS:
-        _fail("path", f"a file ending in {_or(TABLE_FORMATS)}", repr(str(path)))
+        fail("path", f"a file ending in {_or(TABLE_FORMATS)}", repr(str(path)))
     if suffix == ".csv":
         with _atomic(path) as handle:
             frame.to_csv(handle, index=False, encoding="utf-8")

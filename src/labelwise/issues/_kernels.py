@@ -46,7 +46,9 @@ def confident_pass(
     fuzz: np.ndarray,
     tolerance: float,
     n_chunks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:  # pragma: no cover
     """Per-row facts that confident learning needs, the raw confident joint, and row checks.
 
     Rows are split into ``n_chunks`` chunks processed in parallel; each chunk counts its own
@@ -68,6 +70,8 @@ def confident_pass(
         threshold. Exactly one class over threshold -> that class; several -> the argmax.
     top : (n,) int32
         Argmax of the row (first maximum).
+    peak : (n,) ``values.dtype``
+        The row's largest value.
     label_is_top : (n,) bool
         The given label is the (first) argmax once it gets a 1e-6 head start.
     joint : (K, K) int64
@@ -78,6 +82,7 @@ def confident_pass(
     n, k = values.shape
     guess = np.empty(n, dtype=np.int32)
     top = np.empty(n, dtype=np.int32)
+    peaks = np.empty(n, dtype=values.dtype)
     label_is_top = np.empty(n, dtype=np.bool_)
     defects = np.empty(n, dtype=np.uint8)
     partial = np.zeros((n_chunks, k * k), dtype=np.int64)
@@ -113,6 +118,7 @@ def confident_pass(
                 while peak_index < k - 1 and row[peak_index] != peak:
                     peak_index += 1
             top[i] = peak_index
+            peaks[i] = peak
             # argmax of the row with the given label's entry raised by the fuzz, compared to y.
             bumped = row[y] + head_start
             if peak < bumped:
@@ -133,7 +139,7 @@ def confident_pass(
                 partial[c, y * k + g] += 1
             defects[i] = classify_row(np.float64(total), np.float64(low), tolerance)
     joint = partial.sum(axis=0).reshape(k, k)
-    return guess, top, label_is_top, joint, defects
+    return guess, top, peaks, label_is_top, joint, defects
 
 
 @numba.njit(cache=True, inline="always")
@@ -201,10 +207,10 @@ def _offer(
 
 
 @numba.njit(cache=True, nogil=True)
-def select_top_per_group(
+def _group_heaps(
     keys: np.ndarray, groups: np.ndarray, caps: np.ndarray
-) -> np.ndarray:  # pragma: no cover
-    """Mark, in each group g, the ``caps[g]`` rows with the largest key (ties: earlier row)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Per group g, a heap of the ``caps[g]`` rows with the largest key (ties: earlier row)."""
     n_groups = caps.shape[0]
     starts = np.zeros(n_groups + 1, dtype=np.int64)
     for g in range(n_groups):
@@ -217,11 +223,33 @@ def select_top_per_group(
         cap = caps[g]
         if cap > 0:
             _offer(heap_keys, heap_idx, sizes, starts[g], g, cap, keys[i], i)
+    return heap_keys, heap_idx, sizes, starts
+
+
+@numba.njit(cache=True, nogil=True)
+def select_top_per_group(
+    keys: np.ndarray, groups: np.ndarray, caps: np.ndarray
+) -> np.ndarray:  # pragma: no cover
+    """Mark, in each group g, the ``caps[g]`` rows with the largest key (ties: earlier row)."""
+    _, heap_idx, sizes, starts = _group_heaps(keys, groups, caps)
     chosen = np.zeros(keys.shape[0], dtype=np.bool_)
-    for g in range(n_groups):
+    for g in range(caps.shape[0]):
         for s in range(sizes[g]):
             chosen[heap_idx[starts[g] + s]] = True
     return chosen
+
+
+@numba.njit(cache=True, nogil=True)
+def kth_largest_per_group(
+    keys: np.ndarray, groups: np.ndarray, caps: np.ndarray
+) -> np.ndarray:  # pragma: no cover
+    """The ``caps[g]``-th largest key of each group; -inf where the group has fewer rows."""
+    heap_keys, _, sizes, starts = _group_heaps(keys, groups, caps)
+    out = np.full(caps.shape[0], -np.inf)
+    for g in range(caps.shape[0]):
+        if caps[g] > 0 and sizes[g] == caps[g]:
+            out[g] = heap_keys[starts[g]]
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

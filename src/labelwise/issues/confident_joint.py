@@ -44,6 +44,7 @@ class ConfidentPass:
     self_confidence: np.ndarray  # (n,) float64, p[i, labels[i]]
     guess: np.ndarray  # (n,) int32, confident true-class guess or -1
     top: np.ndarray  # (n,) int32, argmax
+    peak: np.ndarray  # (n,) input dtype, largest probability
     label_is_top: np.ndarray  # (n,) bool, given label is the argmax (1e-6 head start)
     joint: np.ndarray  # (K, K) int64, raw confident joint (diagonal floored at 1)
 
@@ -75,7 +76,7 @@ def run_confident_pass(
     thresholds = class_thresholds(class_sums, counts)
     cutoffs = (thresholds - FUZZ).astype(pred_probs.dtype)
     fuzz = np.array([FUZZ], dtype=pred_probs.dtype)
-    guess, top, label_is_top, joint, defects = confident_pass(
+    guess, top, peak, label_is_top, joint, defects = confident_pass(
         pred_probs, labels, cutoffs, fuzz, ROW_SUM_TOLERANCE, _n_chunks(labels.size)
     )
     check_probability_rows(pred_probs, defects)
@@ -83,7 +84,7 @@ def run_confident_pass(
     # of the float sums in calibration, where exact .5 ties are common.
     joint = np.ascontiguousarray(joint.T).T
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
-    return ConfidentPass(thresholds, own, guess, top, label_is_top, joint)
+    return ConfidentPass(thresholds, own, guess, top, peak, label_is_top, joint)
 
 
 def calibrate_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 
-from labelwise._validation import _fail, check_int, check_labels
+from labelwise._validation import check_int, check_labels, fail
 
 
 def cross_val_pred_probs(
@@ -61,7 +61,7 @@ def cross_val_pred_probs(
     """
     cv = check_int(cv, "cv", minimum=2)
     if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
-        _fail(
+        fail(
             "estimator",
             "a classifier with fit and predict_proba",
             type(estimator).__name__,
@@ -74,7 +74,7 @@ def cross_val_pred_probs(
     counts = np.bincount(y, minlength=n_classes)
     thin = np.flatnonzero(counts < 2)
     if thin.size:
-        _fail(
+        fail(
             "labels",
             "at least 2 examples of every class 0..K-1, so each training fold sees every class",
             f"class {int(thin[0])} with {int(counts[thin[0]])} example(s)",
@@ -85,7 +85,7 @@ def cross_val_pred_probs(
     for train, test in tqdm(splits, desc="cross-validating", disable=not progress, leave=False):
         missing = np.setdiff1d(np.arange(n_classes), y[train])
         if missing.size:  # pragma: no cover - stratification with >= 2 per class prevents it
-            _fail(
+            fail(
                 "labels", "every class in every training fold", f"class {int(missing[0])} missing"
             )
         model = clone(estimator).fit(_rows(X, train), y[train])

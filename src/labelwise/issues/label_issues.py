@@ -35,7 +35,11 @@ from labelwise._validation import (
     check_fraction,
     check_int,
 )
-from labelwise.issues._kernels import select_by_noise_rate, select_top_per_group
+from labelwise.issues._kernels import (
+    kth_largest_per_group,
+    select_by_noise_rate,
+    select_top_per_group,
+)
 from labelwise.issues.confident_joint import (
     ConfidentPass,
     calibrate_joint,
@@ -135,9 +139,7 @@ def prune_counts(joint: np.ndarray, min_examples: int, frac_noise: float) -> np.
     return round_preserving_row_totals(reduced.astype(np.int64)).T
 
 
-def _start_floors(
-    labels: np.ndarray, pred_probs: np.ndarray, facts: ConfidentPass, cells: np.ndarray
-) -> np.ndarray:
+def _start_floors(labels: np.ndarray, facts: ConfidentPass, cells: np.ndarray) -> np.ndarray:
     """Lower bounds on each cell's c-th largest margin, from rows already known to be wrong.
 
     A row labelled k whose argmax is j has margin ``p_j - p_k`` in cell (k, j). The c-th
@@ -147,14 +149,9 @@ def _start_floors(
     k = cells.shape[0]
     rows = np.flatnonzero(~facts.label_is_top)
     top = facts.top[rows].astype(np.int64)
-    margins = pred_probs[rows, top].astype(np.float64) - facts.self_confidence[rows]
+    margins = facts.peak[rows].astype(np.float64) - facts.self_confidence[rows]
     groups = labels[rows] * k + top
-    caps = cells.ravel()
-    kept = select_top_per_group(margins, groups, caps)
-    floors = np.full(k * k, np.inf)
-    np.minimum.at(floors, groups[kept], margins[kept])
-    filled = (np.bincount(groups[kept], minlength=k * k) == caps) & (caps > 0)
-    return np.where(filled, floors, -np.inf)
+    return kth_largest_per_group(margins, groups, cells.ravel())
 
 
 def _count_cl_issues(labels: np.ndarray, facts: ConfidentPass) -> np.ndarray:
@@ -197,7 +194,7 @@ def _flag(
     if method in ("prune_by_noise_rate", "both"):
         cells = np.where(eligible[:, None], prune, 0)
         np.fill_diagonal(cells, 0)
-        floors = _start_floors(labels, pred_probs, facts, cells)
+        floors = _start_floors(labels, facts, cells)
         flagged &= select_by_noise_rate(pred_probs, labels, cells, floors, numba.get_num_threads())
     return flagged & ~facts.label_is_top
 
