@@ -9,12 +9,16 @@ modules when used.
 from labelwise._validation import LabelwiseWarning
 from labelwise.issues import (
     LabelIssues,
+    MultilabelIssues,
     NoiseEstimate,
     confident_joint,
+    cross_val_multilabel_pred_probs,
     cross_val_pred_probs,
     estimate_noise,
     find_label_issues,
+    find_multilabel_issues,
     label_quality_scores,
+    multilabel_quality_scores,
 )
 
 __version__ = "0.1.0"
@@ -22,11 +26,15 @@ __version__ = "0.1.0"
 __all__ = [
     "LabelIssues",
     "LabelwiseWarning",
+    "MultilabelIssues",
     "NoiseEstimate",
     "__version__",
     "confident_joint",
+    "cross_val_multilabel_pred_probs",
     "cross_val_pred_probs",
     "estimate_noise",
     "find_label_issues",
+    "find_multilabel_issues",
     "label_quality_scores",
+    "multilabel_quality_scores",
 ]

@@ -16,7 +16,7 @@ TINY = 1e-100
 
 
 #: Row defect codes shared by every kernel that checks probability rows during its own pass.
-ROW_OK, ROW_NONFINITE, ROW_NEGATIVE, ROW_SUM_OFF = 0, 1, 2, 3
+ROW_OK, ROW_NONFINITE, ROW_NEGATIVE, ROW_SUM_OFF, ROW_ABOVE_ONE = 0, 1, 2, 3, 4
 
 
 @numba.njit(cache=True, inline="always")

@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+from scipy import sparse
 
-from labelwise._numerics import ROW_NEGATIVE, ROW_NONFINITE, ROW_SUM_OFF, row_defects
+from labelwise._numerics import (
+    ROW_ABOVE_ONE,
+    ROW_NEGATIVE,
+    ROW_NONFINITE,
+    ROW_SUM_OFF,
+    row_defects,
+)
 
 
 class LabelwiseWarning(UserWarning):
@@ -26,7 +33,7 @@ class LabelwiseWarning(UserWarning):
 ROW_SUM_TOLERANCE = 1e-3
 
 
-def fail(arg: str, expected: str, actual: str, *, kind: type[Exception] = ValueError) -> None:
+def fail(arg: str, expected: str, actual: str, *, kind: type[Exception] = ValueError) -> NoReturn:
     raise kind(f"`{arg}` must be {expected}; got {actual}.")
 
 
@@ -40,7 +47,7 @@ def check_choice(value: object, name: str, allowed: Sequence[str]) -> str:
     """Check that ``value`` is one of the strings in ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
         fail(name, f"one of {preview(allowed, len(allowed))}", repr(value))
-    return value  # type: ignore[return-value]
+    return value
 
 
 def check_fraction(value: object, name: str, *, allow_zero: bool = False) -> float:
@@ -48,7 +55,7 @@ def check_fraction(value: object, name: str, *, allow_zero: bool = False) -> flo
     low = "[0, 1]" if allow_zero else "(0, 1]"
     if isinstance(value, bool) or not isinstance(value, Real):
         fail(name, f"a number in {low}", f"{type(value).__name__} {value!r}", kind=TypeError)
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     if not (0.0 <= number <= 1.0) or (number == 0.0 and not allow_zero):
         fail(name, f"a number in {low}", repr(value))
     return number
@@ -58,9 +65,9 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     """Check an integer that is at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         fail(name, f"an integer >= {minimum}", f"{type(value).__name__} {value!r}", kind=TypeError)
-    if int(value) < minimum:  # type: ignore[call-overload]
+    if int(value) < minimum:
         fail(name, f"an integer >= {minimum}", repr(value))
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_pred_probs_array(pred_probs: object, *, name: str = "pred_probs") -> np.ndarray:
@@ -77,7 +84,7 @@ def check_pred_probs_array(pred_probs: object, *, name: str = "pred_probs") -> n
             pred_probs = np.asarray(pred_probs)
         except (ValueError, TypeError):
             fail(name, "a 2-D array of probabilities", type(pred_probs).__name__, kind=TypeError)
-    array: np.ndarray = pred_probs  # type: ignore[assignment]
+    array: np.ndarray = pred_probs
     if array.dtype.kind not in "fiub":
         fail(name, "a numeric array of probabilities", f"dtype {array.dtype}", kind=TypeError)
     if array.ndim != 2:
@@ -281,3 +288,285 @@ def check_classification(
     else:
         counts = np.bincount(encoded.labels, minlength=probs.shape[1])
     return ClassificationInput(encoded.labels, probs, encoded.classes, counts)
+
+
+# --------------------------------------------------------------------------- multi-label
+
+
+@dataclass(frozen=True)
+class MultilabelInput:
+    """Validated multi-label inputs: positives as CSR (sorted, unique) and the probabilities."""
+
+    indptr: np.ndarray  # (n + 1,) int64
+    indices: np.ndarray  # (nnz,) int64, the positive classes of each row, ascending
+    pred_probs: np.ndarray  # (n, K) float32/float64, values checked by the caller's pass
+    classes: tuple[Any, ...] | None
+
+
+def check_unit_interval_rows(
+    array: np.ndarray, defects: np.ndarray, *, name: str = "pred_probs"
+) -> None:
+    """Fail unless every value is a finite probability in [0, 1] (independent per class)."""
+    if not defects.any():
+        return
+    for code, what in (
+        (ROW_NONFINITE, "non-finite (NaN or inf)"),
+        (ROW_NEGATIVE, "negative"),
+        (ROW_ABOVE_ONE, "above 1"),
+    ):
+        mask = defects == code
+        if mask.any():
+            row = _first(mask)
+            fail(
+                name,
+                "independent per-class probabilities in [0, 1]",
+                f"{int(mask.sum())} row(s) with {what} values, first at row {row}: "
+                f"{preview(array[row])}",
+            )
+
+
+def check_multilabel_labels(
+    labels: object,
+    *,
+    n_examples: int,
+    n_classes: int,
+    classes: Sequence[Any] | None = None,
+    name: str = "labels",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label targets as CSR ``(indptr, indices)`` of the positive classes of each row.
+
+    Accepts a 0/1 indicator matrix ``(n, K)`` (dense: bool, integer or whole floats;
+    scipy.sparse with stored values 1), or a list of lists of class ids (class names when
+    ``classes`` names the columns). Anything else non-binary is refused.
+    """
+    if sparse.issparse(labels):
+        matrix = sparse.csr_matrix(labels)
+        if matrix.shape != (n_examples, n_classes):
+            fail(
+                name,
+                f"an indicator matrix of shape ({n_examples}, {n_classes})",
+                f"shape {matrix.shape}",
+            )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        if matrix.nnz and not np.all(matrix.data == 1):
+            bad = matrix.data[matrix.data != 1]
+            fail(name, "binary (0/1) indicators", f"stored value(s) {preview(np.unique(bad))}")
+        matrix.sort_indices()
+        return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+    if hasattr(labels, "to_numpy") and not isinstance(labels, np.ndarray):
+        labels = labels.to_numpy()
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+        if labels.shape != (n_examples, n_classes):
+            fail(
+                name,
+                f"an indicator matrix of shape ({n_examples}, {n_classes})",
+                f"shape {labels.shape}",
+            )
+        if labels.dtype.kind not in "biuf":
+            fail(name, "a numeric 0/1 indicator matrix", f"dtype {labels.dtype}", kind=TypeError)
+        if labels.dtype.kind != "b":
+            bad = (labels != 0) & (labels != 1)
+            if bad.any():
+                row, col = (int(v[0]) for v in np.nonzero(bad))
+                fail(
+                    name,
+                    "binary (0/1) indicators",
+                    f"{int(bad.sum())} other value(s), "
+                    f"first {labels[row, col].item()!r} at ({row}, {col})",
+                )
+        rows, cols = np.nonzero(labels)
+        indptr = np.zeros(n_examples + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_examples), out=indptr[1:])
+        return indptr, cols.astype(np.int64)
+    return _label_lists_to_csr(labels, n_examples, n_classes, classes, name)
+
+
+def _label_lists_to_csr(
+    labels: object, n_examples: int, n_classes: int, classes: Sequence[Any] | None, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+        fail(
+            name,
+            "an indicator matrix or a list of lists of classes",
+            type(labels).__name__,
+            kind=TypeError,
+        )
+    rows = list(labels)
+    if len(rows) != n_examples:
+        fail(name, f"one entry per row of pred_probs ({n_examples})", f"{len(rows)} entries")
+    lengths = np.empty(n_examples, dtype=np.int64)
+    for i, row in enumerate(rows):  # one len() per row: the lists themselves are Python objects
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            fail(name, "a list of classes for every row", f"{row!r} at row {i}", kind=TypeError)
+        lengths[i] = len(row)  # type: ignore[arg-type]
+    flat = np.array([c for row in rows for c in row], dtype=object)
+    if classes is not None:
+        lookup = {c: k for k, c in enumerate(classes)}
+        unknown = [c for c in dict.fromkeys(flat.tolist()) if c not in lookup]
+        if unknown:
+            fail(name, f"classes among {preview(list(classes))}", f"unknown {preview(unknown)}")
+        codes = np.array([lookup[c] for c in flat.tolist()], dtype=np.int64)
+    else:
+        if flat.size and not all(isinstance(c, Integral) and not isinstance(c, bool) for c in flat):
+            odd = next(c for c in flat if not isinstance(c, Integral) or isinstance(c, bool))
+            fail(name, "lists of integer class ids (or pass `classes`)", f"{odd!r}", kind=TypeError)
+        codes = flat.astype(np.int64) if flat.size else np.empty(0, dtype=np.int64)
+    out = (codes < 0) | (codes >= n_classes)
+    if out.any():
+        fail(
+            name,
+            f"class ids in 0..{n_classes - 1}",
+            f"{int(out.sum())} out of range, first {codes[out][0]}",
+        )
+    row_ids = np.repeat(np.arange(n_examples), lengths)
+    # Sort each row's classes and drop repeats: one positive per (row, class).
+    order = np.lexsort((codes, row_ids))
+    row_ids, codes = row_ids[order], codes[order]
+    keep = np.ones(codes.size, dtype=bool)
+    keep[1:] = (row_ids[1:] != row_ids[:-1]) | (codes[1:] != codes[:-1])
+    row_ids, codes = row_ids[keep], codes[keep]
+    indptr = np.zeros(n_examples + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_ids, minlength=n_examples), out=indptr[1:])
+    return indptr, codes
+
+
+def check_multilabel(
+    labels: object, pred_probs: object, *, classes: Sequence[Any] | None = None
+) -> MultilabelInput:
+    """Validate multi-label (labels, pred_probs); the probability values are checked later.
+
+    The caller's first pass over ``pred_probs`` computes row defect codes and hands them to
+    :func:`check_unit_interval_rows`, so the data is read once.
+    """
+    probs = check_pred_probs_array(pred_probs)
+    n, k = probs.shape
+    if classes is not None and len(classes) != k:
+        fail("classes", f"{k} names, one per column of pred_probs", f"{len(classes)} names")
+    indptr, indices = check_multilabel_labels(labels, n_examples=n, n_classes=k, classes=classes)
+    return MultilabelInput(indptr, indices, probs, tuple(classes) if classes is not None else None)
+
+
+# --------------------------------------------------------------------------- regression inputs
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Check a ``True``/``False`` flag (numpy booleans included)."""
+    if not isinstance(value, bool | np.bool_):
+        fail(name, "True or False", f"{type(value).__name__} {value!r}", kind=TypeError)
+    return bool(value)
+
+
+def check_real_vector(
+    values: object, name: str, *, length: int | None = None, length_of: str = "y"
+) -> np.ndarray:
+    """Return ``values`` as a 1-D float64 array of finite real numbers.
+
+    Integer and float dtypes are converted (float32 is widened: regression inputs are 1-D, so
+    the copy is small); object arrays are accepted only when every element is a real number;
+    bool, complex, string and other dtypes are refused. ``length`` (the length of the array
+    named ``length_of``) is checked before anything else about the values.
+    """
+    expected = "a 1-D array of real numbers"
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        values = values.to_numpy()
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        fail(name, expected, type(values).__name__, kind=TypeError)
+    if array.ndim != 1:
+        fail(
+            name,
+            "a 1-D array of shape (n,) (flatten a single column with .ravel())",
+            f"shape {array.shape}",
+        )
+    if length is not None and array.shape[0] != length:
+        fail(name, f"the same length as {length_of} ({length})", f"length {array.shape[0]}")
+    if array.shape[0] == 0:
+        fail(name, "non-empty", "length 0")
+    if array.dtype.kind == "O":
+        for index, item in enumerate(array.tolist()):  # object arrays hold Python objects
+            if isinstance(item, bool) or not isinstance(item, Real):
+                fail(
+                    name,
+                    expected,
+                    f"non-numeric value {item!r} ({type(item).__name__}) at index {index}",
+                    kind=TypeError,
+                )
+    elif array.dtype.kind not in "iuf":
+        fail(name, expected, f"dtype {array.dtype}", kind=TypeError)
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = _first(~finite)
+        fail(
+            name,
+            "finite (no NaN or inf)",
+            f"{int(array.size - finite.sum())} non-finite value(s), first at index {index}: "
+            f"{preview(array[index : index + 1])}",
+        )
+    return array
+
+
+def check_positive_vector(
+    values: object, name: str, *, length: int | None = None, length_of: str = "y"
+) -> np.ndarray:
+    """Like :func:`check_real_vector`, and every value must be > 0 (e.g. standard deviations)."""
+    array = check_real_vector(values, name, length=length, length_of=length_of)
+    bad = array <= 0
+    if bad.any():
+        index = _first(bad)
+        fail(
+            name,
+            "positive (standard deviations > 0)",
+            f"{int(bad.sum())} value(s) <= 0, first at index {index}: "
+            f"{preview(array[index : index + 1])}",
+        )
+    return array
+
+
+@dataclass(frozen=True)
+class RegressionInput:
+    """Validated regression inputs: float64 targets, predictions and (optional) uncertainty."""
+
+    y: np.ndarray
+    y_pred: np.ndarray
+    uncertainty: np.ndarray | None
+
+
+def check_regression(y: object, y_pred: object, uncertainty: object = None) -> RegressionInput:
+    """Validate ``y`` (given targets), ``y_pred`` (predictions) and optional ``uncertainty``."""
+    target = check_real_vector(y, "y")
+    prediction = check_real_vector(y_pred, "y_pred", length=target.size)
+    spread = (
+        None
+        if uncertainty is None
+        else check_positive_vector(uncertainty, "uncertainty", length=target.size)
+    )
+    return RegressionInput(target, prediction, spread)
+
+
+def check_residual_spread(
+    spread: float, residual: np.ndarray, *, centre: float, side: str | None = None
+) -> None:
+    """Fail when the residuals' fitted spread is zero, saying why and what to do.
+
+    ``side`` ("above" or "below"): the spread was measured only on the residuals on that side
+    of ``centre`` (the side that corruptions never reach); None: on all of them.
+    """
+    if spread > 0:
+        return
+    expected = (
+        "residuals that vary, so that their spread can standardise them; pass out-of-sample "
+        "predictions "
+        "(not a fit to y itself), or `uncertainty` with calibrate_uncertainty=False"
+    )
+    if side is None or residual.min() == residual.max():
+        # A two-sided spread (median, then mean absolute deviation) is zero only then.
+        actual = f"every residual equal to {preview(residual[:1])}"
+    else:
+        actual = (
+            f"every residual at or {side} their centre {preview([centre])} equal to it, "
+            "so nothing measures the noise on the side that corruptions never reach"
+        )
+    fail("y - y_pred", expected, actual)

@@ -1,16 +1,28 @@
 """Audit: find wrong labels, score label quality, estimate the label noise."""
 
 from labelwise.issues.confident_joint import NoiseEstimate, confident_joint, estimate_noise
-from labelwise.issues.cross_validation import cross_val_pred_probs
+from labelwise.issues.cross_validation import (
+    cross_val_multilabel_pred_probs,
+    cross_val_pred_probs,
+)
 from labelwise.issues.label_issues import LabelIssues, find_label_issues
+from labelwise.issues.multilabel import (
+    MultilabelIssues,
+    find_multilabel_issues,
+    multilabel_quality_scores,
+)
 from labelwise.issues.scores import label_quality_scores
 
 __all__ = [
     "LabelIssues",
+    "MultilabelIssues",
     "NoiseEstimate",
     "confident_joint",
+    "cross_val_multilabel_pred_probs",
     "cross_val_pred_probs",
     "estimate_noise",
     "find_label_issues",
+    "find_multilabel_issues",
     "label_quality_scores",
+    "multilabel_quality_scores",
 ]

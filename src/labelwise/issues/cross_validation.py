@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from tqdm.auto import tqdm
 
 from labelwise._validation import check_int, check_labels, fail
@@ -85,9 +85,7 @@ def cross_val_pred_probs(
     for train, test in tqdm(splits, desc="cross-validating", disable=not progress, leave=False):
         missing = np.setdiff1d(np.arange(n_classes), y[train])
         if missing.size:  # pragma: no cover - stratification with >= 2 per class prevents it
-            fail(
-                "labels", "every class in every training fold", f"class {int(missing[0])} missing"
-            )
+            fail("labels", "every class in every training fold", f"class {int(missing[0])} missing")
         model = clone(estimator).fit(_rows(X, train), y[train])
         probs = model.predict_proba(_rows(X, test))
         columns = np.asarray(getattr(model, "classes_", np.arange(n_classes)), dtype=np.int64)
@@ -98,3 +96,76 @@ def cross_val_pred_probs(
 
 def _rows(X: Any, index: np.ndarray) -> Any:
     return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def cross_val_multilabel_pred_probs(
+    estimator: Any,
+    X: Any,
+    labels: Any,
+    *,
+    cv: int = 5,
+    random_state: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Cross-validated (out-of-fold) per-class probabilities for multi-label data.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        A multi-label classifier whose ``predict_proba`` returns an (n, K) array of per-class
+        probabilities, e.g. ``OneVsRestClassifier(LogisticRegression())``; cloned per fold.
+    X : array-like of shape (n, d)
+    labels : array-like of shape (n, K)
+        0/1 indicator matrix.
+    cv : int, default=5
+        Number of (shuffled) folds.
+    random_state : int, optional
+    progress : bool, default=True
+
+    Returns
+    -------
+    ndarray of shape (n, K), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.multiclass import OneVsRestClassifier
+    >>> from labelwise import cross_val_multilabel_pred_probs
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0.5]).astype(int)
+    >>> probs = cross_val_multilabel_pred_probs(OneVsRestClassifier(LogisticRegression()), X, Y,
+    ...                                         random_state=0, progress=False)
+    >>> probs.shape
+    (200, 2)
+    """
+    cv = check_int(cv, "cv", minimum=2)
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
+        fail(
+            "estimator",
+            "a classifier with fit and predict_proba",
+            type(estimator).__name__,
+            kind=TypeError,
+        )
+    n = len(X)
+    indicator = np.asarray(labels)
+    if indicator.ndim != 2 or indicator.shape[0] != n:
+        fail("labels", f"an indicator matrix with {n} rows", f"shape {indicator.shape}")
+    if not np.isin(indicator, (0, 1)).all():
+        fail("labels", "binary (0/1) indicators", "other values")
+    folds = KFold(n_splits=cv, shuffle=True, random_state=random_state)
+    out = np.empty(indicator.shape, dtype=np.float64)
+    splits = list(folds.split(np.zeros(n)))
+    for train, test in tqdm(splits, desc="cross-validating", disable=not progress, leave=False):
+        constant = np.flatnonzero(indicator[train].min(axis=0) == indicator[train].max(axis=0))
+        if constant.size:
+            fail(
+                "labels",
+                "classes that are present and absent in every training fold",
+                f"class {int(constant[0])} constant in a training fold "
+                f"({int(indicator[:, constant[0]].sum())} positives in all)",
+            )
+        model = clone(estimator).fit(_rows(X, train), indicator[train])
+        out[test] = np.asarray(model.predict_proba(_rows(X, test)), dtype=np.float64)
+    return out
