@@ -366,7 +366,7 @@ def find_multilabel_issues(
     state[...] = 0
     state[rows[chosen], cols[chosen]] = 1
     per_class: np.ndarray = state.view(np.bool_)
-    flagged: np.ndarray = per_class.any(axis=1)
+    flagged = np.asarray(per_class.any(axis=1))
     issues = np.flatnonzero(flagged)
     ranking = issues[np.argsort(score[issues], kind="stable")]
     np.clip(score, 0.0, 1.0, out=score)
