@@ -22,6 +22,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/label_issues.py
 	$(BIN)/python benchmarks/real_label_errors.py
+	$(BIN)/python benchmarks/multilabel_issues.py
+	$(BIN)/python benchmarks/regression_issues.py
+	$(BIN)/python benchmarks/outliers_duplicates.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache labelwise-out

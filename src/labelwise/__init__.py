@@ -11,14 +11,17 @@ from labelwise.issues import (
     LabelIssues,
     MultilabelIssues,
     NoiseEstimate,
+    RegressionIssues,
     confident_joint,
     cross_val_multilabel_pred_probs,
     cross_val_pred_probs,
     estimate_noise,
     find_label_issues,
     find_multilabel_issues,
+    find_regression_issues,
     label_quality_scores,
     multilabel_quality_scores,
+    regression_quality_scores,
 )
 
 __version__ = "0.1.0"
@@ -28,6 +31,7 @@ __all__ = [
     "LabelwiseWarning",
     "MultilabelIssues",
     "NoiseEstimate",
+    "RegressionIssues",
     "__version__",
     "confident_joint",
     "cross_val_multilabel_pred_probs",
@@ -35,6 +39,8 @@ __all__ = [
     "estimate_noise",
     "find_label_issues",
     "find_multilabel_issues",
+    "find_regression_issues",
     "label_quality_scores",
     "multilabel_quality_scores",
+    "regression_quality_scores",
 ]

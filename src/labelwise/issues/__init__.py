@@ -11,18 +11,26 @@ from labelwise.issues.multilabel import (
     find_multilabel_issues,
     multilabel_quality_scores,
 )
+from labelwise.issues.regression import (
+    RegressionIssues,
+    find_regression_issues,
+    regression_quality_scores,
+)
 from labelwise.issues.scores import label_quality_scores
 
 __all__ = [
     "LabelIssues",
     "MultilabelIssues",
     "NoiseEstimate",
+    "RegressionIssues",
     "confident_joint",
     "cross_val_multilabel_pred_probs",
     "cross_val_pred_probs",
     "estimate_noise",
     "find_label_issues",
     "find_multilabel_issues",
+    "find_regression_issues",
     "label_quality_scores",
     "multilabel_quality_scores",
+    "regression_quality_scores",
 ]

@@ -1,0 +1,479 @@
+"""labelwise vs cleanlab 2.9.0: regression label issues on synthetic data with known corruptions.
+
+Three scenarios, 10% of the targets corrupted (seed 0), cached as .npy in ``benchmarks/.cache/``:
+
+- ``symmetric``: signal ~ U(2, 12); target = signal + N(0, 1); prediction = signal + N(0, 0.5^2);
+  corrupted targets moved up or down (random sign) by U(3, 8). labelwise: ``noise="symmetric"``.
+- ``hetero``: per-example noise sd from 0.2 to 3 (log-uniform); target = signal + sd * N(0, 1);
+  prediction = signal + 0.3 sd * N(0, 1); corrupted targets moved up or down by U(1, 4);
+  labelwise also gets ``uncertainty`` = sqrt(1.09) sd times a 10% log-normal error (cleanlab's
+  regression scores take no uncertainty). labelwise: ``noise="symmetric"``.
+- ``lower``: incomplete sensor readings; target = signal + N(0, 1); corrupted targets keep only
+  U(0.2, 0.8) of their value; prediction = signal - 0.35 + N(0, 0.5^2) (a model that learned
+  from the corrupted targets reads low). labelwise: ``noise="lower"``.
+
+Each call runs in a fresh interpreter (``python benchmarks/regression_issues.py worker SPEC``)
+with the measurement of ``_common.py``: a warm-up on the first 2,000 rows, then one timed call
+with the anonymous-RSS peak sampled in a thread. labelwise: ``find_regression_issues`` (scores
+and flags). cleanlab: ``regression.rank.get_label_quality_scores`` with ``method="residual"``
+(``exp(-|y_pred - y|)``) at every N, and with its default ``method="outre"`` (a k-NN outlier
+score with k = N / 2) only up to ``--outre-max`` (it takes ~16 s at N = 1e4).
+
+Usage::
+
+    python benchmarks/regression_issues.py                      # N in 1e4, 1e5, 1e6, 3 repeats
+    python benchmarks/regression_issues.py --sizes 1e4,1e5      # the smaller sizes only
+    python benchmarks/regression_issues.py --no-outre           # skip cleanlab's 'outre'
+    python benchmarks/regression_issues.py --render-only        # docs from the saved JSON
+
+Writes ``benchmarks/results/regression_issues.json`` and the ``regression_issues`` section of
+``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import (
+    CACHE_DIR,
+    REPO_ROOT,
+    RESULTS_DIR,
+    AnonPeakSampler,
+    _reset_high_water_mark,
+    _status_kb,
+    auroc,
+    fmt_frac,
+    fmt_mb,
+    fmt_ratio,
+    fmt_sec,
+    md_table,
+    meta,
+    prf,
+    replace_section,
+    write_json,
+)
+
+SECTION = "regression_issues"
+SIZES = (10_000, 100_000, 1_000_000)
+SCENARIOS = ("symmetric", "hetero", "lower")
+NOISE = {"symmetric": "symmetric", "hetero": "symmetric", "lower": "lower"}
+FRACTION = 0.1
+OUTRE_MAX = 10_000
+RUNS = ("labelwise", "cleanlab_residual", "cleanlab_outre")
+WARMUP_ROWS = 2000
+
+
+# --------------------------------------------------------------------------- data
+
+
+def data_paths(scenario: str, n: int) -> dict[str, Path]:
+    return {
+        part: CACHE_DIR / f"reg_{scenario}_{n}_{part}.npy" for part in ("y", "pred", "unc", "bad")
+    }
+
+
+def generate(scenario: str, n: int) -> dict[str, Path]:
+    """The scenario's inputs (module docstring), seed 0, cached as .npy; ``bad``: sorted rows."""
+    paths = data_paths(scenario, n)
+    needed = [part for part in paths if part != "unc" or scenario == "hetero"]
+    if all(paths[part].exists() for part in needed):
+        return paths
+    print(f"  generating {scenario} N = {n:,} ...", flush=True)
+    rng = np.random.default_rng(0)
+    signal = rng.uniform(2.0, 12.0, n)
+    bad = np.sort(rng.choice(n, int(FRACTION * n), replace=False))
+    k = bad.size
+    arrays: dict[str, np.ndarray] = {"bad": bad}
+    if scenario == "symmetric":
+        y = signal + rng.standard_normal(n)
+        arrays["pred"] = signal + 0.5 * rng.standard_normal(n)
+        y[bad] += rng.choice([-1.0, 1.0], k) * rng.uniform(3.0, 8.0, k)
+    elif scenario == "hetero":
+        sd = np.exp(rng.uniform(np.log(0.2), np.log(3.0), n))
+        y = signal + sd * rng.standard_normal(n)
+        arrays["pred"] = signal + 0.3 * sd * rng.standard_normal(n)
+        arrays["unc"] = np.sqrt(1.09) * sd * np.exp(0.1 * rng.standard_normal(n))
+        y[bad] += rng.choice([-1.0, 1.0], k) * rng.uniform(1.0, 4.0, k)
+    else:
+        y = signal + rng.standard_normal(n)
+        arrays["pred"] = signal - 0.35 + 0.5 * rng.standard_normal(n)
+        y[bad] *= rng.uniform(0.2, 0.8, k)
+    arrays["y"] = y
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    for part, array in arrays.items():
+        tmp = paths[part].with_suffix(".tmp.npy")
+        np.save(tmp, array)
+        tmp.replace(paths[part])
+    return paths
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def _library_call(run: str, noise: str) -> Any:
+    """``f(y, y_pred, uncertainty) -> result`` for one of ``RUNS``."""
+    if run == "labelwise":
+        from labelwise.issues.regression import find_regression_issues
+
+        return lambda y, p, u: find_regression_issues(y, p, noise=noise, uncertainty=u)
+    from cleanlab.regression.rank import get_label_quality_scores
+
+    method = run.removeprefix("cleanlab_")
+    return lambda y, p, u: get_label_quality_scores(y, p, method=method)
+
+
+def _worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """One measured call, as ``_common._worker`` measures it; saves scores (and flags)."""
+    warnings.simplefilter("ignore")
+    call = _library_call(spec["run"], spec["noise"])
+    y, pred = np.load(spec["y"]), np.load(spec["pred"])
+    unc = np.load(spec["unc"]) if spec.get("unc") else None
+    rows = slice(0, WARMUP_ROWS)
+    call(y[rows], pred[rows], None if unc is None else unc[rows])
+    gc.collect()
+    sampler = AnonPeakSampler()
+    sampler.start()
+    rss_before = _status_kb("VmRSS:")
+    anon_before = _status_kb("RssAnon:")
+    hwm_ok = _reset_high_water_mark()
+    sampler.reset(anon_before)
+    start = time.perf_counter()
+    out = call(y, pred, unc)
+    sec = time.perf_counter() - start
+    peak_anon = sampler.stop()
+    hwm = _status_kb("VmHWM:")
+    result: dict[str, Any] = {
+        "sec": sec,
+        "anon_before_MB": anon_before / 1024,
+        "anon_delta_MB": (peak_anon - anon_before) / 1024,
+        "hwm_delta_MB": (hwm - rss_before) / 1024 if hwm_ok else None,
+        "children_maxrss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "samples": sampler.samples,
+    }
+    if spec["run"] == "labelwise":
+        np.save(spec["out"], np.asarray(out.score, dtype=np.float64))
+        np.save(spec["flags"], np.flatnonzero(out.is_issue).astype(np.int64))
+        result["n_flagged"] = int(out.n_issues)
+    else:
+        np.save(spec["out"], np.asarray(out, dtype=np.float64))
+    return result
+
+
+def run_isolated(spec: dict[str, Any], *, timeout: float = 1800) -> dict[str, Any]:
+    """One measurement in a fresh interpreter: the worker's JSON, or ``{"error": ...}``."""
+    spec = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
+    command = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(run: str, scenario: str, n: int, label: str) -> dict[str, Any]:
+    """One isolated run; adds ``"_scores"`` (and ``"_flags"``) and prints a line."""
+    paths = data_paths(scenario, n)
+    out = CACHE_DIR / f"out_reg_{run}_{scenario}_{n}.npy"
+    flags = CACHE_DIR / f"out_reg_{run}_{scenario}_{n}_flags.npy"
+    spec = {
+        "run": run,
+        "noise": NOISE[scenario],
+        "y": paths["y"],
+        "pred": paths["pred"],
+        "unc": paths["unc"] if scenario == "hetero" else "",
+        "out": out,
+        "flags": flags,
+    }
+    res = run_isolated(spec)
+    if "error" in res:
+        print(f"  {label} {run:17s}: FAILED {res['error']}", flush=True)
+        return res
+    res["_scores"] = np.load(out)
+    out.unlink()
+    if flags.exists():
+        res["_flags"] = np.load(flags)
+        flags.unlink()
+    hwm = res["hwm_delta_MB"]
+    flagged = f", flagged {res['n_flagged']:,}" if "n_flagged" in res else ""
+    print(
+        f"  {label} {run:17s}: {res['sec']:8.3f} s, +{res['anon_delta_MB']:,.1f} MB anon"
+        + (f" (+{hwm:,.1f} MB VmHWM)" if hwm is not None else "")
+        + flagged,
+        flush=True,
+    )
+    return res
+
+
+def lowest(score: np.ndarray, k: int) -> np.ndarray:
+    """Sorted row indices of the ``k`` lowest scores (ties: row order)."""
+    return np.sort(np.argsort(score, kind="stable")[:k])
+
+
+def quality(scores: np.ndarray, bad: np.ndarray, is_bad: np.ndarray) -> dict[str, float]:
+    """AUROC and R-precision (precision among the |bad| lowest scores) of one score vector."""
+    top = lowest(scores, bad.size)
+    return {"auroc": auroc(is_bad, scores), "r_precision": prf(top, bad)["precision"]}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    good = [run for run in runs if "error" not in run]
+    if not good:
+        return {"error": runs[0]["error"]} if runs else None
+    return {
+        "median_sec": statistics.median(run["sec"] for run in good),
+        "secs": [run["sec"] for run in good],
+        "anon_delta_MB": max(run["anon_delta_MB"] for run in good),
+        "hwm_delta_MB": max((run["hwm_delta_MB"] or 0.0) for run in good),
+        "runs": len(good),
+    }
+
+
+def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
+    """The runs on one scenario and size, alternating the order of the fast ones."""
+    from scipy.stats import spearmanr
+
+    paths = generate(scenario, n)
+    bad = np.load(paths["bad"])
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[bad] = True
+    runs: dict[str, list[dict[str, Any]]] = {run: [] for run in RUNS}
+    for rep in range(max(repeats.values())):
+        order = RUNS if rep % 2 == 0 else RUNS[::-1]
+        for run in order:
+            if rep < repeats[run]:
+                runs[run].append(measure(run, scenario, n, f"[{scenario} {n:,} #{rep + 1}]"))
+    row: dict[str, Any] = {
+        "scenario": scenario,
+        "N": n,
+        "noise": NOISE[scenario],
+        "n_corrupted": int(bad.size),
+    }
+    first: dict[str, dict[str, Any]] = {}
+    for run in RUNS:
+        row[run] = summarise(runs[run])
+        good = [r for r in runs[run] if "error" not in r]
+        if good:
+            first[run] = good[0]
+            row[run].update(quality(good[0]["_scores"], bad, is_bad))
+    if "labelwise" in first:
+        flags = first["labelwise"]["_flags"]
+        row["labelwise"].update({"n_flagged": int(flags.size), **prf(flags, bad)})
+        if "cleanlab_residual" in first:
+            same_k = lowest(first["cleanlab_residual"]["_scores"], flags.size)
+            row["cleanlab_residual"]["at_labelwise_k"] = prf(same_k, bad)
+            row["ratio"] = row["cleanlab_residual"]["median_sec"] / row["labelwise"]["median_sec"]
+            if _ok(row["cleanlab_outre"]):
+                row["ratio_outre"] = (
+                    row["cleanlab_outre"]["median_sec"] / row["labelwise"]["median_sec"]
+                )
+            rho = spearmanr(first["labelwise"]["_scores"], first["cleanlab_residual"]["_scores"])
+            row["spearman"] = float(rho[0])
+    return row
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _ok(summary: dict[str, Any] | None) -> bool:
+    return summary is not None and "error" not in summary
+
+
+def _cell(summary: dict[str, Any] | None, fmt: Any) -> str:
+    if summary is None:
+        return "–"
+    if "error" in summary:
+        return "failed"
+    return fmt(summary)
+
+
+def _ratio(ratio: float | None) -> str:
+    """``fmt_ratio``, with two significant digits below 1 and none above 100."""
+    if ratio is None or 1 <= ratio < 100:
+        return fmt_ratio(ratio)
+    return f"{ratio:.2g}×" if ratio < 1 else f"{ratio:,.0f}×"
+
+
+def _sec(sec: float) -> str:
+    """Three significant digits below a second (these calls take milliseconds), else fmt_sec."""
+    return f"{sec:.3g}" if sec < 1 else fmt_sec(sec)
+
+
+def _three(row: dict[str, Any], key: str, digits: int = 3) -> str:
+    return " / ".join(_cell(row[run], lambda s: fmt_frac(s[key], digits)) for run in RUNS)
+
+
+def render(results: dict[str, Any]) -> str:
+    info = results["meta"]
+    sizes = sorted({row["N"] for row in results["rows"]})
+    parts = [
+        f"Generated {info['date_utc']} UTC by `{info['command']}` (labelwise "
+        f"{info['labelwise']}, cleanlab {info['cleanlab']}); N = "
+        + ", ".join(f"{n:,}" for n in sizes)
+        + f", {info['repeats']} repeat(s) of the fast runs, cleanlab `outre` once and only at "
+        f"N ≤ {info['outre_max']:,}.",
+        "",
+        "Scenarios (10% of targets corrupted, seed 0; details in the script's docstring): "
+        "**symmetric**, N(0, 1) noise and corrupted targets moved ±3 to 8; **hetero**, noise sd "
+        "0.2 to 3 per example, corrupted targets moved ±1 to 4, and labelwise gets the "
+        "per-example `uncertainty`; **lower**, incomplete sensor readings (corrupted targets "
+        "keep 20–80% of their value) and predictions that read 0.35 low, labelwise with "
+        '`noise="lower"`. cleanlab: `get_label_quality_scores(method="residual")`, i.e. '
+        '`exp(-|y_pred - y|)`, and its default `method="outre"`.',
+        "",
+    ]
+    speed, qual = [], []
+    for row in results["rows"]:
+        lw, res, outre = (row[run] for run in RUNS)
+        name = f"{row['scenario']} {row['N']:,}"
+        speed.append(
+            [
+                name,
+                _cell(lw, lambda s: _sec(s["median_sec"])),
+                _cell(res, lambda s: _sec(s["median_sec"])),
+                _cell(outre, lambda s: _sec(s["median_sec"])),
+                _ratio(row.get("ratio")),
+                _ratio(row.get("ratio_outre")),
+                _cell(lw, lambda s: fmt_mb(s["anon_delta_MB"])),
+                _cell(res, lambda s: fmt_mb(s["anon_delta_MB"])),
+                _cell(outre, lambda s: fmt_mb(s["anon_delta_MB"])),
+            ]
+        )
+        qual.append(
+            [
+                name,
+                f"{row['n_corrupted']:,}",
+                _three(row, "auroc", 4),
+                _three(row, "r_precision"),
+                _cell(
+                    lw,
+                    lambda s: (
+                        f"{s['n_flagged']:,}: {fmt_frac(s['precision'])} / {fmt_frac(s['recall'])}"
+                    ),
+                ),
+                _cell(
+                    res,
+                    lambda s: (
+                        f"{fmt_frac(s['at_labelwise_k']['precision'])} / "
+                        f"{fmt_frac(s['at_labelwise_k']['recall'])}"
+                        if "at_labelwise_k" in s
+                        else "–"
+                    ),
+                ),
+                fmt_frac(row.get("spearman"), 3),
+            ]
+        )
+    parts += [
+        md_table(
+            [
+                "scenario, N",
+                "labelwise s",
+                "cleanlab residual s",
+                "cleanlab outre s",
+                "residual / labelwise",
+                "outre / labelwise",
+                "labelwise +MB",
+                "residual +MB",
+                "outre +MB",
+            ],
+            speed,
+        ),
+        "",
+        md_table(
+            [
+                "scenario, N",
+                "corrupted",
+                "AUROC (labelwise / residual / outre)",
+                "R-precision (labelwise / residual / outre)",
+                "labelwise flags: n, precision / recall",
+                "residual, same n: precision / recall",
+                "Spearman (labelwise, residual)",
+            ],
+            qual,
+        ),
+        "",
+        "R-precision: the fraction of corrupted targets among the lowest-scored rows, as many "
+        "rows as there are corrupted targets. cleanlab returns scores only, so its precision and "
+        "recall are taken at labelwise's number of flags. labelwise does more than one "
+        "vectorised expression (robust centre and scale, normal tail probabilities, the "
+        "Benjamini-Hochberg step-up on the scores), so the residual score is faster; `outre` "
+        "builds a k-NN graph with k = N / 2. Time ratios are cleanlab's time over labelwise's "
+        "(below 1: labelwise is slower).",
+    ]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parse_sizes(text: str) -> list[int]:
+    return sorted({int(float(part)) for part in text.split(",") if part.strip()})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=_parse_sizes, default=list(SIZES), help="e.g. 1e4,1e5")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the fast calls")
+    parser.add_argument(
+        "--outre-max",
+        type=lambda text: int(float(text)),
+        default=OUTRE_MAX,
+        help="largest N for cleanlab's slow default 'outre' (default 1e4)",
+    )
+    parser.add_argument("--no-outre", action="store_true", help="skip cleanlab's 'outre'")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the docs section from benchmarks/results/regression_issues.json",
+    )
+    args = parser.parse_args(argv)
+    if args.render_only:
+        saved = json.loads((RESULTS_DIR / f"{SECTION}.json").read_text())
+        replace_section(SECTION, render(saved))
+        print(render(saved))
+        return
+    outre_max = 0 if args.no_outre else args.outre_max
+    results: dict[str, Any] = {
+        "meta": {**meta(), "repeats": args.repeats, "outre_max": outre_max},
+        "rows": [],
+    }
+    for scenario in SCENARIOS:
+        for n in args.sizes:
+            print(f"{scenario} N = {n:,}", flush=True)
+            repeats = {
+                "labelwise": args.repeats,
+                "cleanlab_residual": args.repeats,
+                "cleanlab_outre": 1 if n <= outre_max else 0,
+            }
+            results["rows"].append(compare(scenario, n, repeats))
+    body = render(results)
+    path = write_json(SECTION, results)
+    replace_section(SECTION, body)
+    print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
+    print(body)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "worker":
+        print(json.dumps(_worker(json.loads(sys.argv[2]))), flush=True)
+    else:
+        main()
