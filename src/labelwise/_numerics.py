@@ -6,8 +6,16 @@ Everything here takes and returns arrays and trusts its input: validation happen
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
 import numba
 import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Absolute slack used wherever cleanlab compares probabilities "fuzzily" (thresholds, argmax).
 FUZZ = 1e-6
@@ -91,3 +99,43 @@ def clip_to_simplex(values: np.ndarray, low: float, high: float = 1.0) -> np.nda
     """Clip a vector into [low, high] and rescale it to sum to one."""
     clipped = np.clip(values, low, high)
     return clipped / max(float(clipped.sum()), TINY)
+
+
+#: Below this many matrix entries a pass is run on the calling thread alone: waking and
+#: joining worker threads costs more than the pass, and on a busy machine a worker that is not
+#: scheduled promptly stalls the whole call (tens of milliseconds on 2 loaded cores).
+SERIAL_BELOW = 2_000_000
+
+
+@contextmanager
+def threads_for(work: int) -> Iterator[None]:
+    """Run the compiled kernels inside on one thread when ``work`` (entries) is small.
+
+    ``numba.set_num_threads`` is thread-local, so this affects only the calling thread's
+    kernels, and the previous setting comes back on exit.
+    """
+    if work >= SERIAL_BELOW:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def serial_when_small(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a public ``f(labels, pred_probs, ...)`` to run serially on small inputs."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        probs = (
+            kwargs["pred_probs"] if "pred_probs" in kwargs else args[1] if len(args) > 1 else None
+        )
+        shape = getattr(probs, "shape", None)
+        work = int(np.prod(shape)) if shape is not None else 0
+        with threads_for(work):
+            return func(*args, **kwargs)
+
+    return wrapper

@@ -735,3 +735,27 @@ def check_labels_only(
         fail(name, "integer class ids or class names", f"dtype {array.dtype}", kind=TypeError)
     encoded = check_labels(array, n_classes=n_classes, name=name)
     return encoded, n_classes
+
+
+def check_pruning_options(
+    method: object,
+    frac_noise: object,
+    min_examples_per_class: object,
+    *,
+    methods: Sequence[str],
+    pruning: Sequence[str],
+) -> tuple[str, float, int]:
+    """Check a confident-learning method with its ``frac_noise`` and ``min_examples_per_class``.
+
+    ``frac_noise`` other than 1.0 only means something for the ``pruning`` methods.
+    """
+    checked = check_choice(method, "method", methods)
+    fraction = check_fraction(frac_noise, "frac_noise")
+    minimum = check_int(min_examples_per_class, "min_examples_per_class", minimum=0)
+    if fraction != 1.0 and checked not in pruning:
+        fail(
+            "frac_noise",
+            f"1.0 unless method is one of {', '.join(pruning)}",
+            f"{fraction} with method={checked!r}",
+        )
+    return checked, fraction, minimum

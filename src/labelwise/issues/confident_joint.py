@@ -24,6 +24,7 @@ from labelwise._numerics import (
     clip_to_simplex,
     normalize_columns,
     round_preserving_row_totals,
+    serial_when_small,
 )
 from labelwise._validation import (
     ROW_SUM_TOLERANCE,
@@ -96,6 +97,7 @@ def calibrate_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return round_preserving_row_totals(scaled)
 
 
+@serial_when_small
 def confident_joint(
     labels: Any,
     pred_probs: Any,
@@ -194,6 +196,7 @@ def latent_estimates(
     return NoiseEstimate(prior, noise, inverse, joint)
 
 
+@serial_when_small
 def estimate_noise(
     labels: Any,
     pred_probs: Any,

@@ -60,13 +60,7 @@ def cross_val_pred_probs(
     (150, 3)
     """
     cv = check_int(cv, "cv", minimum=2)
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
-        fail(
-            "estimator",
-            "a classifier with fit and predict_proba",
-            type(estimator).__name__,
-            kind=TypeError,
-        )
+    _check_classifier(estimator)
     n = len(X)
     raw = np.asarray(labels)
     n_classes = int(raw.max()) + 1 if raw.dtype.kind in "iu" and raw.size else len(np.unique(raw))
@@ -92,6 +86,16 @@ def cross_val_pred_probs(
         out[test] = 0.0
         out[np.ix_(test, columns)] = probs
     return out
+
+
+def _check_classifier(estimator: Any) -> None:
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
+        fail(
+            "estimator",
+            "a classifier with fit and predict_proba",
+            type(estimator).__name__,
+            kind=TypeError,
+        )
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
@@ -141,13 +145,7 @@ def cross_val_multilabel_pred_probs(
     (200, 2)
     """
     cv = check_int(cv, "cv", minimum=2)
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
-        fail(
-            "estimator",
-            "a classifier with fit and predict_proba",
-            type(estimator).__name__,
-            kind=TypeError,
-        )
+    _check_classifier(estimator)
     n = len(X)
     indicator = np.asarray(labels)
     if indicator.ndim != 2 or indicator.shape[0] != n:

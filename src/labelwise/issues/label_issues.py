@@ -27,13 +27,12 @@ import numba
 import numpy as np
 import pandas as pd
 
-from labelwise._numerics import round_preserving_row_totals
+from labelwise._numerics import round_preserving_row_totals, serial_when_small
 from labelwise._validation import (
     LabelwiseWarning,
     check_choice,
     check_classification,
-    check_fraction,
-    check_int,
+    check_pruning_options,
 )
 from labelwise.issues._kernels import (
     kth_largest_per_group,
@@ -56,7 +55,7 @@ METHODS = (
     "low_self_confidence",
     "low_normalized_margin",
 )
-_PRUNING = ("prune_by_noise_rate", "prune_by_class", "both")
+PRUNING = ("prune_by_noise_rate", "prune_by_class", "both")
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -199,6 +198,7 @@ def _flag(
     return flagged & ~facts.label_is_top
 
 
+@serial_when_small
 def find_label_issues(
     labels: Any,
     pred_probs: Any,
@@ -256,15 +256,10 @@ def find_label_issues(
     >>> issues.suggested_label[issues.ranking]
     array([0, 1])
     """
-    check_choice(method, "method", METHODS)
+    method, frac_noise, min_examples_per_class = check_pruning_options(
+        method, frac_noise, min_examples_per_class, methods=METHODS, pruning=PRUNING
+    )
     check_choice(rank_by, "rank_by", SCORE_METHODS)
-    frac_noise = check_fraction(frac_noise, "frac_noise")
-    min_examples_per_class = check_int(min_examples_per_class, "min_examples_per_class", minimum=0)
-    if frac_noise != 1.0 and method not in _PRUNING:
-        raise ValueError(
-            f"`frac_noise` must be 1.0 unless method is one of {', '.join(_PRUNING)}; "
-            f"got {frac_noise} with method={method!r}."
-        )
     data = check_classification(labels, pred_probs, classes=classes, check_rows=False)
     facts = run_confident_pass(data.labels, data.pred_probs, data.class_counts)
     flagged = _flag(

@@ -27,21 +27,21 @@ import numba
 import numpy as np
 import pandas as pd
 
-from labelwise._numerics import FUZZ
+from labelwise._numerics import FUZZ, serial_when_small
 from labelwise._validation import (
     LabelwiseWarning,
     MultilabelInput,
     check_choice,
     check_fraction,
-    check_int,
     check_multilabel,
+    check_pruning_options,
     check_unit_interval_rows,
     fail,
 )
 from labelwise.issues import _multilabel_kernels as kernels
 from labelwise.issues._kernels import select_top_per_group
 from labelwise.issues.confident_joint import THRESHOLD_FLOOR, calibrate_joint
-from labelwise.issues.label_issues import METHODS, prune_counts
+from labelwise.issues.label_issues import METHODS, PRUNING, prune_counts
 from labelwise.issues.scores import SCORE_METHODS
 
 AGGREGATORS = ("exponential_moving_average", "softmin", "mean", "min")
@@ -214,6 +214,7 @@ def _check_aggregator(aggregator: str, alpha: float, temperature: float) -> int:
     return _AGGREGATOR_CODES[aggregator]
 
 
+@serial_when_small
 def multilabel_quality_scores(
     labels: Any,
     pred_probs: Any,
@@ -272,6 +273,7 @@ def multilabel_quality_scores(
     return np.clip(scores, 0.0, 1.0, out=scores)
 
 
+@serial_when_small
 def find_multilabel_issues(
     labels: Any,
     pred_probs: Any,
@@ -324,15 +326,10 @@ def find_multilabel_issues(
     >>> issues.per_class_issue.sum(axis=0)          # and it points at the right class
     array([8, 0, 0, 0])
     """
-    check_choice(method, "method", METHODS)
+    method, frac_noise, min_examples_per_class = check_pruning_options(
+        method, frac_noise, min_examples_per_class, methods=METHODS, pruning=PRUNING
+    )
     check_choice(rank_by, "rank_by", SCORE_METHODS)
-    frac_noise = check_fraction(frac_noise, "frac_noise")
-    min_examples_per_class = check_int(min_examples_per_class, "min_examples_per_class", minimum=0)
-    if frac_noise != 1.0 and method not in ("prune_by_noise_rate", "prune_by_class", "both"):
-        raise ValueError(
-            "`frac_noise` must be 1.0 unless method is one of prune_by_noise_rate, "
-            f"prune_by_class, both; got {frac_noise} with method={method!r}."
-        )
     data = check_multilabel(labels, pred_probs, classes=classes)
     probs = data.pred_probs
     n, k = probs.shape

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from labelwise._numerics import FUZZ
+from labelwise._numerics import FUZZ, serial_when_small
 from labelwise._validation import check_choice, check_classification
 from labelwise.issues._kernels import max_other_shifted, normalized_entropy
 from labelwise.issues.confident_joint import class_thresholds, self_confidence
@@ -59,6 +59,7 @@ def compute_scores(
     return np.clip(scores, 0.0, 1.0, out=scores)
 
 
+@serial_when_small
 def label_quality_scores(
     labels: Any,
     pred_probs: Any,
