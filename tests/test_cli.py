@@ -213,7 +213,11 @@ def test_input_files_are_never_modified(
             == 0
         )
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files.values()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["issues.csv", "summary.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "examples.csv",
+        "issues.csv",
+        "summary.json",
+    ]
 
 
 def test_output_over_an_input_is_refused(
@@ -263,14 +267,18 @@ BAD_INPUTS = [
         r"`column` must be given to pick the label column",
     ),
     (
-        ["--labels", "@labels.npy"],
-        r"--labels and --pred-probs must be given together; got only --labels\.",
-    ),
-    (
         ["--labels", "@labels.npy", "--pred-probs", "@pred_probs.npy", "--noise", "0.1"],
         r"--noise must be left out with --labels",
     ),
-    (["--label-column", "y"], r"--label-column must come with --labels and --pred-probs"),
+    (["--label-column", "y"], r"--pred-probs, --features and --label-column need --labels"),
+    (
+        ["--labels", "@labels.npy", "--predictions", "@labels.npy"],
+        r"--predictions does not go with --task multiclass; use --pred-probs",
+    ),
+    (
+        ["--task", "regression"],
+        r"the built-in example is multi-class; --task regression needs --labels",
+    ),
     (
         ["--noise", "1.5"],
         r"argument --noise: must be a number in \[0, 1\]; got '1\.5' "
@@ -342,3 +350,95 @@ def test_console_script_version() -> None:
         pytest.skip("the `labelwise` console script is not installed (pip install -e .)")
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == f"labelwise {labelwise.__version__}\n"
+
+
+def test_labels_alone_run_what_they_can(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(capsys, "audit", "--labels", str(files["labels.npy"]), "-o", str(tmp_path))
+    assert code == 0
+    assert "Not checked: label issues: no out-of-sample `pred_probs` given." in out
+    assert "Not checked: near-duplicates: no `features` given." in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_label_issues"] is None and summary["n_examples"] == 1797
+
+
+def test_features_add_outliers_and_duplicates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 5)) + np.array([6.0, 0, 0, 0, 0])  # all along +x
+    features[7] = features[3]  # an exact copy ...
+    labels = rng.integers(0, 3, 400)
+    labels[7] = (labels[3] + 1) % 3  # ... with another label
+    features[11] = [-40.0, 0, 0, 0, 0]  # and one pointing the other way
+    np.save(tmp_path / "x.npy", features)
+    np.save(tmp_path / "y.npy", labels)
+    out_dir = tmp_path / "out"
+    code, out, _ = _run(
+        capsys,
+        "audit",
+        "--labels",
+        str(tmp_path / "y.npy"),
+        "--features",
+        str(tmp_path / "x.npy"),
+        "-o",
+        str(out_dir),
+        "--json",
+    )
+    assert code == 0
+    summary = json.loads(out)
+    assert (
+        summary["n_near_duplicate_groups"] >= 1 and summary["n_conflicting_duplicate_groups"] >= 1
+    )
+    examples = pd.read_csv(out_dir / "examples.csv")
+    assert examples.loc[[3, 7], "duplicate_label_conflict"].all()
+    assert bool(examples.loc[11, "is_outlier"])
+
+
+def test_multilabel_and_regression_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(1)
+    tags = (rng.random((600, 4)) < 0.3).astype(np.uint8)
+    probs = np.clip(np.where(tags == 1, 0.9, 0.05) + rng.normal(0, 0.03, tags.shape), 0, 1)
+    tags[:20, 0] = 1 - tags[:20, 0]
+    np.save(tmp_path / "tags.npy", tags)
+    np.save(tmp_path / "probs.npy", probs)
+    code, out, _ = _run(
+        capsys,
+        "audit",
+        "--task",
+        "multilabel",
+        "--labels",
+        str(tmp_path / "tags.npy"),
+        "--pred-probs",
+        str(tmp_path / "probs.npy"),
+        "-o",
+        str(tmp_path / "ml"),
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["n_label_issues"] >= 10
+    issues = pd.read_csv(tmp_path / "ml" / "issues.csv")
+    assert set(issues["index"]) <= set(range(20))
+
+    truth = rng.normal(size=2000)
+    y = truth + rng.normal(0, 0.1, 2000)
+    y[:30] -= 5.0
+    np.save(tmp_path / "target.npy", y)
+    np.save(tmp_path / "pred.npy", truth)
+    code, out, _ = _run(
+        capsys,
+        "audit",
+        "--task",
+        "regression",
+        "--labels",
+        str(tmp_path / "target.npy"),
+        "--predictions",
+        str(tmp_path / "pred.npy"),
+        "-o",
+        str(tmp_path / "reg"),
+        "--json",
+    )
+    summary = json.loads(out)
+    assert code == 0 and summary["task"] == "regression" and summary["n_label_issues"] >= 28

@@ -223,7 +223,7 @@ def test_index_column_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError,
         match=(
-            r"`pred_probs` must be one named column per class \(write the table with "
+            r"`pred_probs` must be named columns \(write the table with "
             r"index=False\); got unnamed column\(s\) 'Unnamed: 0'"
         ),
     ):

@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+import pandas as pd
 
 from labelwise import __version__, io
 from labelwise.datasets import load_digits_example
-from labelwise.issues.label_issues import METHODS, LabelIssues, find_label_issues
+from labelwise.issues.audit import TASKS, audit
+from labelwise.issues.label_issues import METHODS
 from labelwise.issues.scores import SCORE_METHODS
 
 EXAMPLE = "scikit-learn digits, 1,797 images, 5-fold cross-validated logistic regression"
 ISSUES_FILE = "issues.csv"
+EXAMPLES_FILE = "examples.csv"
 SUMMARY_FILE = "summary.json"
 
 
@@ -71,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the full traceback of an error instead of one line (for bug reports)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    audit = commands.add_parser(
+    audit_cmd = commands.add_parser(
         "audit",
         help="find the examples whose given label is likely wrong",
         description=(
@@ -80,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"built-in example ({EXAMPLE})."
         ),
     )
-    data = audit.add_argument_group("your data (both or neither)")
+    data = audit_cmd.add_argument_group("your data")
     data.add_argument(
         "--labels",
         metavar="FILE",
@@ -95,7 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--label-column", metavar="NAME", help="the labels column, when the table has several"
     )
-    example = audit.add_argument_group("built-in example (when no data is given)")
+    data.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="out-of-sample predictions of a numeric target (--task regression)",
+    )
+    data.add_argument(
+        "--features",
+        metavar="FILE",
+        help="numeric features or embeddings, one row per example: adds the outlier and "
+        "near-duplicate checks",
+    )
+    data.add_argument(
+        "--task",
+        choices=TASKS,
+        default="multiclass",
+        help="multiclass (labels are class ids or names), multilabel (labels are a 0/1 matrix "
+        "or lists of tags), regression (labels are numbers) (default: %(default)s)",
+    )
+    example = audit_cmd.add_argument_group("built-in example (when no data is given)")
     example.add_argument(
         "--noise",
         type=_fraction,
@@ -106,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument(
         "--seed", type=int, default=0, help="seed for the noise and the folds (default: 0)"
     )
-    options = audit.add_argument_group("audit")
+    options = audit_cmd.add_argument_group("audit")
     options.add_argument(
         "--method",
         choices=METHODS,
@@ -135,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--json", action="store_true", help="print a JSON summary instead of the table"
     )
-    audit.set_defaults(run=_audit)
+    audit_cmd.set_defaults(run=_audit)
     return parser
 
 
@@ -179,51 +200,97 @@ def _audit(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     out_dir = Path(args.output_dir)
-    issues_path, summary_path = out_dir / ISSUES_FILE, out_dir / SUMMARY_FILE
+    issues_path = out_dir / ISSUES_FILE
+    examples_path = out_dir / EXAMPLES_FILE
+    summary_path = out_dir / SUMMARY_FILE
     flipped: np.ndarray | None = None
-    if args.labels is None and args.pred_probs is None:
-        if args.label_column is not None:
-            raise UsageError("--label-column must come with --labels and --pred-probs")
+    model_output = args.predictions if args.task == "regression" else args.pred_probs
+    output_flag = "--predictions" if args.task == "regression" else "--pred-probs"
+    wrong_flag = "--pred-probs" if args.task == "regression" else "--predictions"
+    if (args.pred_probs if args.task == "regression" else args.predictions) is not None:
+        raise UsageError(f"{wrong_flag} does not go with --task {args.task}; use {output_flag}")
+    if args.labels is None:
+        if model_output is not None or args.features is not None or args.label_column is not None:
+            raise UsageError(
+                f"{output_flag}, --features and --label-column need --labels (your data)"
+            )
+        if args.task != "multiclass":
+            raise UsageError(
+                f"the built-in example is multi-class; --task {args.task} needs --labels"
+            )
         noise = 0.0 if args.noise is None else args.noise
         percent = f"{noise * 100:.4g}%"
         flips = f", with {percent} of its labels flipped (seed {args.seed})" if noise else ""
         status(f"No data given: auditing the built-in example ({EXAMPLE}){flips}.")
         data = load_digits_example(noise=noise, random_state=args.seed, progress=not args.quiet)
-        labels, pred_probs, classes = data.labels, data.pred_probs, None
+        labels: Any = data.labels
+        outputs: Any = data.pred_probs
+        features: Any = data.features
+        classes = None
         flipped = data.flipped if noise > 0 else None
     else:
-        if args.labels is None or args.pred_probs is None:
-            given = "--labels" if args.pred_probs is None else "--pred-probs"
-            raise UsageError(f"--labels and --pred-probs must be given together; got only {given}.")
         if args.noise is not None:
             raise UsageError(
                 "--noise must be left out with --labels; it flips labels of the built-in example"
             )
-        _refuse_overwrite([args.labels, args.pred_probs], [issues_path, summary_path])
-        status(f"Auditing the labels in {args.labels} with the pred_probs in {args.pred_probs}.")
-        labels = io.read_labels(args.labels, column=args.label_column)
-        pred_probs = io.read_pred_probs(args.pred_probs)
-        names = labels.dtype.kind in "OUS"  # class names, to match to named columns
-        classes = io.read_class_names(args.pred_probs) if names else None
+        inputs = [path for path in (args.labels, model_output, args.features) if path]
+        _refuse_overwrite(inputs, [issues_path, examples_path, summary_path])
+        status(f"Auditing {', '.join(inputs)} ({args.task}).")
+        if args.task == "multilabel":
+            labels = io.read_matrix(args.labels, name="labels")
+        else:
+            labels = io.read_labels(args.labels, column=args.label_column)
+        outputs = None
+        classes = None
+        if model_output is not None:
+            outputs = (
+                io.read_labels(model_output)
+                if args.task == "regression"
+                else io.read_pred_probs(model_output)
+            )
+            names = isinstance(labels, np.ndarray) and labels.dtype.kind in "OUS"
+            if args.task != "regression" and names:
+                classes = io.read_class_names(model_output)
+        features = io.read_matrix(args.features) if args.features else None
 
-    issues = find_label_issues(
-        labels, pred_probs, method=args.method, rank_by=args.rank_by, classes=classes
+    result = audit(
+        labels,
+        pred_probs=None if args.task == "regression" else outputs,
+        predictions=outputs if args.task == "regression" else None,
+        features=features,
+        task=args.task,
+        classes=classes,
+        method=args.method,
+        rank_by=args.rank_by,
     )
+    found = result.summary()
     summary: dict[str, Any] = {
         "data": "built-in example" if args.labels is None else "files",
         "labels": args.labels,
         "pred_probs": args.pred_probs,
-        "n_examples": int(issues.given_label.size),
-        "n_classes": int(pred_probs.shape[1]),
-        "n_issues": issues.n_issues,
+        "predictions": args.predictions,
+        "features": args.features,
+        **found,
+        "n_issues": found["n_label_issues"],
         "method": args.method,
-        "rank_by": args.rank_by,
-        **_against_flipped(issues, flipped),
-        "outputs": {"issues": str(issues_path), "summary": str(summary_path)},
+        **_against_flipped(result.label_issues, flipped),
+        "outputs": {
+            "issues": str(issues_path),
+            "examples": str(examples_path),
+            "summary": str(summary_path),
+        },
     }
-    frame = issues.to_frame(only_issues=True)
+    frame = (
+        result.label_issues.to_frame(only_issues=True)
+        if result.label_issues is not None
+        else pd.DataFrame({"index": []})
+    )
     io.write_table_atomic(frame, issues_path)
-    io.write_json_atomic(summary, summary_path)
+    io.write_table_atomic(result.examples, examples_path)
+    report = result.to_dict()
+    io.write_json_atomic(
+        {**summary, **{k: v for k, v in report.items() if k != "examples"}}, summary_path
+    )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -239,9 +306,9 @@ def _refuse_overwrite(inputs: list[str], outputs: list[Path]) -> None:
             )
 
 
-def _against_flipped(issues: LabelIssues, flipped: np.ndarray | None) -> dict[str, Any]:
+def _against_flipped(issues: Any, flipped: np.ndarray | None) -> dict[str, Any]:
     """Precision: share of flagged rows that were flipped; recall: share of flipped rows flagged."""
-    if flipped is None:
+    if flipped is None or issues is None:
         return {"n_flipped": None, "n_flipped_flagged": None, "precision": None, "recall": None}
     hits = int(np.isin(issues.ranking, flipped).sum())
     return {
@@ -253,13 +320,13 @@ def _against_flipped(issues: LabelIssues, flipped: np.ndarray | None) -> dict[st
 
 
 def _print_report(summary: dict[str, Any], frame: Any, *, top: int) -> None:
-    n_issues = summary["n_issues"]
+    n_issues = summary["n_issues"] or 0
     print(
         f"Found {n_issues:,} likely label error{'s' * (n_issues != 1)} among "
         f"{summary['n_examples']:,} examples ({summary['n_classes']} classes, "
         f"method {summary['method']})."
     )
-    shown = frame.head(top).drop(columns="is_label_issue")
+    shown = frame.head(top).drop(columns="is_label_issue", errors="ignore")
     if len(shown):
         shown = shown.assign(label_quality=shown["label_quality"].map("{:.3g}".format))
         print(f"\nMost likely label errors, worst first ({len(shown)} of {n_issues:,}):")
@@ -273,8 +340,24 @@ def _print_report(summary: dict[str, Any], frame: Any, *, top: int) -> None:
             f"precision {_share(precision)} ({hits} of {n_issues:,} flagged rows were flipped), "
             f"recall {_share(recall)} ({hits} of {n_flipped:,} flipped rows were flagged)."
         )
-    print(f"Wrote all {n_issues:,} flagged rows, worst first, to {summary['outputs']['issues']}")
-    print(f"and a summary to {summary['outputs']['summary']}.")
+    if summary["estimated_noise_rate"] is not None:
+        rate = summary["estimated_noise_rate"]
+        print(f"Estimated share of wrong labels (confident learning): {rate:.1%}.")
+    if summary["n_outliers"] is not None:
+        print(f"Outliers: {summary['n_outliers']:,} atypical examples.")
+    if summary["n_near_duplicate_groups"] is not None:
+        conflicts = summary["n_conflicting_duplicate_groups"]
+        extra = "" if conflicts is None else f", {conflicts:,} of them with conflicting labels"
+        print(
+            f"Near-duplicates: {summary['n_near_duplicate_groups']:,} groups "
+            f"({summary['n_near_duplicate_rows']:,} rows){extra}."
+        )
+    for skipped in summary["checks_skipped"]:
+        print(f"Not checked: {skipped}.")
+    outputs = summary["outputs"]
+    print(f"Wrote all {n_issues:,} flagged rows, worst first, to {outputs['issues']},")
+    print(f"every example's findings to {outputs['examples']}")
+    print(f"and a summary to {outputs['summary']}.")
 
 
 def _table(frame: Any) -> str:

@@ -236,24 +236,26 @@ def _class_columns(names: list[str]) -> tuple[list[int] | None, tuple[str, ...] 
     return None, tuple(names)
 
 
-def _numeric_table(frame: pd.DataFrame, file: Path) -> np.ndarray:
-    unnamed = [name for name in frame.columns if name.startswith("Unnamed:")]
+def _numeric_table(
+    frame: pd.DataFrame, file: Path, *, name: str = "pred_probs", by_class: bool = True
+) -> np.ndarray:
+    unnamed = [column for column in frame.columns if column.startswith("Unnamed:")]
     if unnamed:
         fail(
-            "pred_probs",
-            "one named column per class (write the table with index=False)",
+            name,
+            "named columns (write the table with index=False)",
             f"unnamed column(s) {preview(unnamed)} in {str(file)!r}",
         )
-    bad = [name for name, dtype in frame.dtypes.items() if dtype.kind not in "iuf"]
+    bad = [column for column, dtype in frame.dtypes.items() if dtype.kind not in "iufb"]
     if bad:
-        kinds = ", ".join(f"{name!r} ({frame[name].dtype})" for name in bad[:5])
+        kinds = ", ".join(f"{column!r} ({frame[column].dtype})" for column in bad[:5])
         fail(
-            "pred_probs",
-            "numeric columns, one per class",
+            name,
+            "numeric columns" + (", one per class" if by_class else ""),
             f"non-numeric column(s) {kinds} in {str(file)!r}",
             kind=TypeError,
         )
-    order, _ = _class_columns(list(frame.columns))
+    order, _ = _class_columns(list(frame.columns)) if by_class else (None, None)
     if order is not None:
         frame = frame.iloc[:, order]
     dtype = np.result_type(*frame.dtypes)
@@ -293,6 +295,34 @@ def read_pred_probs(path: PathLike) -> np.ndarray:
     if values and not isinstance(values[0], dict):
         return _rows_to_array(values, file)
     return _numeric_table(_read_table(file, suffix, values), file)
+
+
+def read_matrix(path: PathLike, *, name: str = "features") -> np.ndarray | list[Any]:
+    """Read a numeric matrix (features, or a 0/1 multi-label indicator), one row per example.
+
+    ``.npy`` (2-D, memory-mapped read-only), ``.csv`` / ``.parquet`` / ``.jsonl`` of objects
+    (numeric columns), or ``.jsonl`` with one list per line. For ``name="labels"`` a ``.jsonl``
+    whose lines are lists of different lengths is a list of tag lists and is returned as such.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> from labelwise.io import read_matrix, write_table_atomic
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "features.csv"
+    >>> write_table_atomic(pd.DataFrame({"x": [1.0, 2.0], "y": [0.5, 0.0]}), path)
+    >>> read_matrix(path)
+    array([[1. , 0.5],
+           [2. , 0. ]])
+    """
+    file, suffix = _existing(path, READ_FORMATS)
+    if suffix == ".npy":
+        return _load_npy(file, mmap=True)
+    values = _read_jsonl(file) if suffix == ".jsonl" else []
+    if values and not isinstance(values[0], dict):
+        if name == "labels" and len({len(v) if isinstance(v, list) else -1 for v in values}) > 1:
+            return values
+        return _rows_to_array(values, file)
+    return _numeric_table(_read_table(file, suffix, values), file, name=name, by_class=False)
 
 
 def _rows_to_array(values: list[Any], file: Path) -> np.ndarray:
