@@ -7,6 +7,7 @@ modules when used.
 """
 
 from labelwise._validation import LabelwiseWarning
+from labelwise.annotations import Annotations
 from labelwise.issues import (
     AuditResult,
     LabelIssues,
@@ -35,6 +36,7 @@ from labelwise.issues import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Annotations",
     "AuditResult",
     "LabelIssues",
     "LabelwiseWarning",

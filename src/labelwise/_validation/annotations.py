@@ -1,0 +1,99 @@
+"""Checks of annotation tables: columns, missing values, repeated (item, source) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelwise._validation._base import _first, fail, preview
+
+DUPLICATE_POLICIES = ("error", "keep", "last")
+
+
+def check_columns(frame: object, columns: Sequence[str], *, name: str = "df") -> pd.DataFrame:
+    """A DataFrame holding ``columns``; the error names the missing and the present columns."""
+    if not isinstance(frame, pd.DataFrame):
+        fail(name, "a pandas DataFrame", type(frame).__name__, kind=TypeError)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        fail(
+            name,
+            f"a table with the columns {preview(columns, 10)}",
+            f"no column(s) {preview(missing, 10)}; it has {preview(list(frame.columns), 20)}",
+        )
+    if len(frame) == 0:
+        fail(name, "a table with at least one annotation", "0 rows")
+    for column in columns:
+        empty = frame[column].isna().to_numpy()
+        if empty.any():
+            row = _first(empty)
+            fail(
+                name,
+                f"a value in every row of column {column!r}",
+                f"{int(empty.sum())} missing, first at row {row}",
+            )
+    return frame
+
+
+def check_duplicate_pairs(item: np.ndarray, source: np.ndarray, policy: str) -> np.ndarray:
+    """Row mask to keep under ``policy`` for repeated (item, source) pairs."""
+    keys = item.astype(np.int64) * (int(source.max(initial=0)) + 1) + source
+    if policy == "keep":
+        return np.ones(keys.size, dtype=bool)
+    # Last occurrence of each key: unique over the reversed order.
+    _, last_reversed = np.unique(keys[::-1], return_index=True)
+    keep = np.zeros(keys.size, dtype=bool)
+    keep[keys.size - 1 - last_reversed] = True
+    if policy == "error" and not keep.all():
+        row = _first(~keep)  # an earlier copy of a pair that appears again later
+        fail(
+            "duplicates",
+            "'keep' or 'last' when a source labels an item more than once "
+            "(or a table without repeated (item, source) pairs)",
+            f"{int((~keep).sum())} repeated pair(s), first at row {row}",
+        )
+    return keep
+
+
+def check_known_classes(
+    values: np.ndarray, known: Sequence[Any], *, name: str = "label", what: str = "classes"
+) -> np.ndarray:
+    """Codes of ``values`` in ``known`` (the given ``what``); fail naming unknown values."""
+    lookup = {c: k for k, c in enumerate(known)}
+    if len(lookup) != len(known):
+        fail(what, "distinct ids", preview(list(known), 10))
+    inverse, uniques = pd.factorize(values)
+    unknown = [u for u in uniques.tolist() if u not in lookup]
+    if unknown:
+        fail(
+            name,
+            f"one of the given {what} {preview(list(known), 10)}",
+            f"unknown {preview(unknown)}",
+        )
+    codes = np.array([lookup[u] for u in uniques.tolist()], dtype=np.int64)
+    return codes[np.asarray(inverse, dtype=np.int64)]
+
+
+def check_label_matrix(matrix: object, *, missing: int, name: str = "M") -> np.ndarray:
+    """A 2-D integer (items x sources) matrix of class ids, ``missing`` where unanswered."""
+    array = np.asarray(matrix)
+    if array.ndim != 2:
+        fail(name, "a 2-D (items x sources) matrix", f"shape {array.shape}")
+    if array.size == 0:
+        fail(name, "non-empty", f"shape {array.shape}")
+    if array.dtype.kind == "f":
+        if np.isnan(array).any():
+            fail(name, f"integer class ids with {missing} for missing (not NaN)", "NaN values")
+        if (array != np.round(array)).any():
+            fail(name, "integer class ids", "non-integer values")
+        array = array.astype(np.int64)
+    if array.dtype.kind not in "iub":
+        fail(name, "an integer matrix of class ids", f"dtype {array.dtype}", kind=TypeError)
+    answered = array != missing
+    if (array[answered] < 0).any():
+        bad = np.unique(array[answered & (array < 0)])
+        fail(name, f"class ids >= 0, or {missing} for missing", f"value(s) {preview(bad)}")
+    return array.astype(np.int64)
