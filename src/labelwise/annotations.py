@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from labelwise._validation import check_choice
+from labelwise._validation import check_choice, fail, preview
 from labelwise._validation.annotations import (
     DUPLICATE_POLICIES,
     check_columns,
@@ -146,7 +146,11 @@ class Annotations:
         values = array[rows, cols]
         n_classes = len(classes) if classes is not None else int(values.max(initial=-1)) + 1
         if values.size and values.max() >= n_classes:
-            check_known_classes(values, list(range(n_classes)), name="M")
+            fail(
+                "M",
+                f"class ids in 0..{n_classes - 1} (`classes` names {n_classes})",
+                f"value(s) {preview(np.unique(values[values >= n_classes]))}",
+            )
         class_ids = np.asarray(
             list(classes) if classes is not None else range(n_classes), dtype=object
         )
