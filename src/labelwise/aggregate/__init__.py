@@ -1,7 +1,15 @@
 """Aggregate: many noisy voices (annotators, labeling functions, models) into one label."""
 
 from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning
+from labelwise.aggregate.agreement import (
+    AgreementSummary,
+    MajorityVoteCheck,
+    annotator_agreement,
+    majority_vote_is_sufficient,
+)
 from labelwise.aggregate.crowdlab import CrowdLab
 
 __all__ = ["BaseAggregator", "ConvergenceWarning"]
 __all__ += ["CrowdLab"]
+__all__ += ["AgreementSummary", "MajorityVoteCheck", "annotator_agreement"]
+__all__ += ["majority_vote_is_sufficient"]
