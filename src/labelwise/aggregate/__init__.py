@@ -8,8 +8,11 @@ from labelwise.aggregate.agreement import (
     majority_vote_is_sufficient,
 )
 from labelwise.aggregate.crowdlab import CrowdLab
+from labelwise.aggregate.glad import GLAD
+from labelwise.aggregate.mace import MACE
 
 __all__ = ["BaseAggregator", "ConvergenceWarning"]
 __all__ += ["CrowdLab"]
 __all__ += ["AgreementSummary", "MajorityVoteCheck", "annotator_agreement"]
 __all__ += ["majority_vote_is_sufficient"]
+__all__ += ["GLAD", "MACE"]
