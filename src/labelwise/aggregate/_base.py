@@ -94,7 +94,8 @@ class BaseAggregator(BaseEstimator):
 
     def predict(self, annotations: Annotations) -> np.ndarray:
         """Most probable class per item, in the data's own class names."""
-        return self.classes_[np.argmax(self.predict_proba(annotations), axis=1)]
+        probas = self.predict_proba(annotations)  # first: it refuses an unfitted aggregator
+        return self.classes_[np.argmax(probas, axis=1)]
 
     def fit_predict(self, annotations: Annotations, pred_probs: Any = None) -> np.ndarray:
         return self.fit(annotations, pred_probs).labels_
