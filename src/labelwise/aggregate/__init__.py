@@ -8,10 +8,13 @@ from labelwise.aggregate.agreement import (
     majority_vote_is_sufficient,
 )
 from labelwise.aggregate.crowdlab import CrowdLab
+from labelwise.aggregate.dawid_skene import DawidSkene, OneCoinDawidSkene
 from labelwise.aggregate.glad import GLAD
 from labelwise.aggregate.mace import MACE
+from labelwise.aggregate.majority_vote import MajorityVote, WeightedMajorityVote
 
 __all__ = ["BaseAggregator", "ConvergenceWarning"]
+__all__ += ["DawidSkene", "MajorityVote", "OneCoinDawidSkene", "WeightedMajorityVote"]
 __all__ += ["CrowdLab"]
 __all__ += ["AgreementSummary", "MajorityVoteCheck", "annotator_agreement"]
 __all__ += ["majority_vote_is_sufficient"]
