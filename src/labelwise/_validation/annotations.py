@@ -97,3 +97,17 @@ def check_label_matrix(matrix: object, *, missing: int, name: str = "M") -> np.n
         bad = np.unique(array[answered & (array < 0)])
         fail(name, f"class ids >= 0, or {missing} for missing", f"value(s) {preview(bad)}")
     return array.astype(np.int64)
+
+
+def check_tag_lists(column: pd.Series, *, name: str) -> list[Any]:
+    """Each row's tags as a list; a row must hold a list, tuple or set (possibly empty)."""
+    values = column.tolist()
+    for row, tags in enumerate(values):
+        if not isinstance(tags, (list, tuple, set, frozenset, np.ndarray)):
+            fail(
+                name,
+                "a list (or tuple, set) of tags in every row, empty for none",
+                f"{tags!r} at row {row}",
+                kind=TypeError,
+            )
+    return [list(tags) for tags in values]

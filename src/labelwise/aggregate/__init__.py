@@ -12,6 +12,7 @@ from labelwise.aggregate.dawid_skene import DawidSkene, OneCoinDawidSkene
 from labelwise.aggregate.glad import GLAD
 from labelwise.aggregate.mace import MACE
 from labelwise.aggregate.majority_vote import MajorityVote, WeightedMajorityVote
+from labelwise.aggregate.multilabel import MultilabelAggregation, aggregate_multilabel
 
 __all__ = ["BaseAggregator", "ConvergenceWarning"]
 __all__ += ["DawidSkene", "MajorityVote", "OneCoinDawidSkene", "WeightedMajorityVote"]
@@ -19,3 +20,4 @@ __all__ += ["CrowdLab"]
 __all__ += ["AgreementSummary", "MajorityVoteCheck", "annotator_agreement"]
 __all__ += ["majority_vote_is_sufficient"]
 __all__ += ["GLAD", "MACE"]
+__all__ += ["MultilabelAggregation", "aggregate_multilabel"]
