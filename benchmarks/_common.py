@@ -1,21 +1,27 @@
 """Shared helpers for the benchmark scripts: isolated measurements, metrics, JSON and docs.
 
 A measurement runs in a fresh interpreter (``python benchmarks/_common.py worker SPEC``) so its
-memory figures are not polluted by earlier runs. The worker
+memory figures are not polluted by earlier runs. ``SPEC`` names the benchmark script and the
+entry of its call table (``WORKER_CALLS``: ``spec["func"]`` -> ``prepare(spec) -> Job``) that
+knows the script's inputs and calls. The worker
 
-1. imports only the library under test and loads the inputs from ``.npy`` files;
+1. imports only the library under test and loads the inputs from ``.npy`` files (``prepare``);
 2. calls the same function once on a tiny slice that holds every class (the warm-up: labelwise
    loads its numba kernels, cleanlab its lazy imports and its process pool), for both libraries;
 3. collects garbage, takes the baseline anonymous RSS (``RssAnon``), resets the RSS high-water
    mark, and starts a thread that samples ``RssAnon`` every ~5 ms;
 4. times the one call with ``time.perf_counter``, saves its output (flagged row indices or
-   scores) next to the cached inputs, and prints one JSON line.
+   scores) next to the cached inputs (``Job.save``), and prints one JSON line.
 
 The memory figure is the peak sampled ``RssAnon`` minus the baseline: the anonymous memory the
 call added (its temporaries and its outputs), not counting the inputs it was given. The peak
 ``VmHWM`` growth (total RSS, unaffected by sampling gaps) is recorded alongside as a check.
 cleanlab's process-pool workers are separate processes: their memory is not in these figures
 (``children_maxrss_MB`` records the largest worker's RSS, shared pages included).
+
+The scripts share the rest through this module too: ``measure`` (one isolated run and its
+progress line), ``alternate`` (repeats with the libraries taking turns to go first),
+``summarise`` (median time, peak memory), metrics, results files, docs sections and table cells.
 
 Only numpy and the standard library are imported at module level, so the worker starts light.
 """
@@ -24,16 +30,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import importlib
 import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,17 @@ RESULTS_DIR = BENCH_DIR / "results"
 DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
 LIBRARIES = ("labelwise", "cleanlab")
 MIB = 2**20
+#: The label-issue methods both libraries have, the default first.
+METHODS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
+)
+OTHER_METHODS = METHODS[1:]
 
 
 # --------------------------------------------------------------------------- /proc readings
@@ -103,47 +123,34 @@ class AnonPeakSampler:
 # --------------------------------------------------------------------------- the worker
 
 
-def _library_call(lib: str, func: str, method: str | None) -> Any:
-    """The call under test as ``f(labels, pred_probs) -> ndarray`` (bool mask or scores)."""
-    if lib == "labelwise":
-        import labelwise
+@dataclass
+class Job:
+    """What a script's call table gives the worker for one measurement.
 
-        if func == "find_label_issues":
-            kwargs = {} if method is None else {"method": method}
-            return lambda y, p: labelwise.find_label_issues(y, p, **kwargs).is_issue
-        if func == "label_quality_scores":
-            kwargs = {} if method is None else {"method": method}
-            return lambda y, p: labelwise.label_quality_scores(y, p, **kwargs)
-    elif lib == "cleanlab":
-        from cleanlab import filter as cl_filter
-        from cleanlab import rank as cl_rank
+    ``call`` is the timed call (inputs already loaded); ``warmup`` the same call on a small
+    slice (None: no warm-up); ``save(out)`` writes ``call``'s output where the spec says and
+    returns the keys it adds to the result (untimed, after the memory readings); ``info`` holds
+    result keys known before the call (such as input-building times).
+    """
 
-        if func == "find_label_issues":  # default n_jobs (None -> all logical cores here)
-            kwargs = {} if method is None else {"filter_by": method}
-            return lambda y, p: cl_filter.find_label_issues(y, p, **kwargs)
-        if func == "label_quality_scores":
-            kwargs = {} if method is None else {"method": method}
-            return lambda y, p: cl_rank.get_label_quality_scores(y, p, **kwargs)
-    raise ValueError(f"unknown library/function: {lib}.{func}")
+    call: Callable[[], Any]
+    warmup: Callable[[], Any] | None
+    save: Callable[[Any], dict[str, Any]]
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def warmup_rows(labels: np.ndarray, n_rows: int = 2000) -> np.ndarray:
-    """Sorted row indices: the first ``n_rows`` rows plus the first two rows of every class."""
-    first = np.unique(labels, return_index=True)[1]
-    rest = np.ones(labels.size, dtype=bool)
-    rest[first] = False
-    rest_idx = np.flatnonzero(rest)
-    second = rest_idx[np.unique(labels[rest_idx], return_index=True)[1]]
-    head = np.arange(min(n_rows, labels.size))
-    return np.union1d(np.union1d(head, first), second)
+#: The call table a script exposes to the worker: ``spec["func"]`` -> ``prepare(spec) -> Job``.
+CallTable = dict[str, Callable[[dict[str, Any]], Job]]
 
 
-def _threads(lib: str) -> int:
-    """Threads (labelwise: numba) or pool processes (cleanlab, default n_jobs) the call uses."""
+def threads(lib: str, n_jobs: int | None = None) -> int:
+    """Threads (labelwise: numba) or pool processes (cleanlab) the call uses."""
     if lib == "labelwise":
         import numba
 
         return int(numba.get_num_threads())
+    if n_jobs is not None:
+        return int(n_jobs)
     import multiprocessing
 
     try:  # cleanlab's rule for n_jobs=None: physical cores via psutil, else logical cores
@@ -154,14 +161,24 @@ def _threads(lib: str) -> int:
         return multiprocessing.cpu_count()
 
 
-def _worker(spec: dict[str, Any]) -> dict[str, Any]:
+def save_output(out: Any, path: str | Path) -> dict[str, Any]:
+    """Save a bool mask as its sorted flagged rows (adds ``n_flagged``), else as float64."""
+    out = np.asarray(out)
+    if out.dtype == bool:
+        flagged = np.flatnonzero(out).astype(np.int64)
+        np.save(path, flagged)
+        return {"n_flagged": int(flagged.size)}
+    np.save(path, out.astype(np.float64, copy=False))
+    return {}
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """One measured call: ``spec["script"]``'s ``WORKER_CALLS[spec["func"]](spec)``, timed."""
     warnings.simplefilter("ignore")
-    call = _library_call(spec["lib"], spec["func"], spec.get("method"))
-    labels = np.load(spec["labels"])
-    pred_probs = np.load(spec["pred_probs"])
-    if spec.get("warmup", True):
-        rows = warmup_rows(labels)
-        call(labels[rows], pred_probs[rows])
+    table: CallTable = importlib.import_module(spec["script"]).WORKER_CALLS
+    job = table[spec["func"]](spec)
+    if job.warmup is not None:
+        job.warmup()
     gc.collect()
     sampler = AnonPeakSampler()
     sampler.start()
@@ -170,36 +187,30 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     hwm_ok = _reset_high_water_mark()
     sampler.reset(anon_before)
     start = time.perf_counter()
-    out = call(labels, pred_probs)
+    out = job.call()
     sec = time.perf_counter() - start
     peak_anon = sampler.stop()
     hwm = _status_kb("VmHWM:")
-    out = np.asarray(out)
     result: dict[str, Any] = {
         "sec": sec,
+        **job.info,
         "anon_before_MB": anon_before / 1024,
         "anon_delta_MB": (peak_anon - anon_before) / 1024,
         "hwm_delta_MB": (hwm - rss_before) / 1024 if hwm_ok else None,
         "rss_before_MB": rss_before / 1024,
         "children_maxrss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "samples": sampler.samples,
-        "threads": _threads(spec["lib"]),
     }
-    if out.dtype == bool:
-        flagged = np.flatnonzero(out).astype(np.int64)
-        result["n_flagged"] = int(flagged.size)
-        np.save(spec["out"], flagged)
-    else:
-        np.save(spec["out"], out.astype(np.float64, copy=False))
+    result.update(job.save(out))
     return result
 
 
 def run_isolated(spec: dict[str, Any], *, timeout: float = 1800) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; the worker's JSON, or ``{"error": ...}``.
 
-    ``spec`` keys: ``lib`` ("labelwise" | "cleanlab"), ``func`` ("find_label_issues" |
-    "label_quality_scores"), ``method`` (None = the library default), ``labels`` and
-    ``pred_probs`` (.npy paths), ``out`` (.npy path for the output), ``warmup`` (default True).
+    ``spec`` needs ``script`` (the benchmark module, e.g. "label_issues") and ``func`` (a key
+    of its ``WORKER_CALLS``); the other keys (.npy paths as ``Path`` or ``str``, options) are
+    for that script's ``prepare`` function.
     """
     spec = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
     command = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
@@ -214,6 +225,184 @@ def run_isolated(spec: dict[str, Any], *, timeout: float = 1800) -> dict[str, An
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
     return json.loads(lines[-1])
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(
+    spec: dict[str, Any],
+    label: str,
+    *,
+    outputs: Sequence[tuple[str, str]] = (("_out", "out"),),
+    width: int = 9,
+    timeout: float = 1800,
+) -> dict[str, Any]:
+    """One isolated run of ``spec``, with a progress line; the worker's result.
+
+    ``outputs``: (result key, spec key) pairs; each file the worker wrote at ``spec[spec key]``
+    is loaded into ``result[result key]`` and deleted. ``width`` pads ``spec["lib"]``.
+    """
+    res = run_isolated(spec, timeout=timeout)
+    name = f"{spec['lib']:{width}s}"
+    if "error" in res:
+        print(f"  {label} {name}: FAILED {res['error']}", flush=True)
+        return res
+    for key, spec_key in outputs:
+        path = spec.get(spec_key)
+        if path and Path(path).exists():
+            res[key] = np.load(path)
+            Path(path).unlink()
+    hwm = res["hwm_delta_MB"]
+    flagged = f", flagged {res['n_flagged']:,}" if "n_flagged" in res else ""
+    print(
+        f"  {label} {name}: {res['sec']:8.3f} s, +{res['anon_delta_MB']:,.1f} MB anon"
+        + (f" (+{hwm:,.1f} MB VmHWM)" if hwm is not None else "")
+        + flagged,
+        flush=True,
+    )
+    return res
+
+
+def alternate(
+    repeats: dict[str, int], one: Callable[[str, int], dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``one(name, rep)`` ``repeats[name]`` times per name, in reverse order on odd repeats."""
+    names = list(repeats)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for rep in range(max(repeats.values(), default=0)):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            if rep < repeats[name]:
+                runs[name].append(one(name, rep))
+    return runs
+
+
+#: How ``summarise`` reduces each key over the successful runs.
+_AGGREGATES: dict[str, Callable[[list[dict[str, Any]]], Any]] = {
+    "median_sec": lambda good: statistics.median(run["sec"] for run in good),
+    "secs": lambda good: [run["sec"] for run in good],
+    "build_labels_sec": lambda good: statistics.median(run["build_labels_sec"] for run in good),
+    "anon_delta_MB": lambda good: max(run["anon_delta_MB"] for run in good),
+    "hwm_delta_MB": lambda good: max((run["hwm_delta_MB"] or 0.0) for run in good),
+    "children_maxrss_MB": lambda good: max(run["children_maxrss_MB"] for run in good),
+    "threads": lambda good: good[0]["threads"],
+    "runs": len,
+}
+SUMMARY_KEYS = ("median_sec", "secs", "anon_delta_MB", "hwm_delta_MB")
+
+
+def summarise(
+    runs: list[dict[str, Any]],
+    keys: Sequence[str] = SUMMARY_KEYS,
+    truth: np.ndarray | None = None,
+) -> dict[str, Any] | None:
+    """Median time and peak memory of repeated runs (the ``keys``, in that order).
+
+    None when nothing ran, ``{"error": ...}`` when every run failed. With ``truth`` (sorted row
+    indices), also the first run's flags (``"_out"``) against it: ``n_flagged``,
+    ``same_flags_every_run``, precision, recall and F1.
+    """
+    good = [run for run in runs if "error" not in run]
+    if not good:
+        return {"error": runs[0]["error"]} if runs else None
+    summary = {key: _AGGREGATES[key](good) for key in keys}
+    if truth is not None:
+        first = good[0]["_out"]
+        summary["n_flagged"] = int(first.size)
+        summary["same_flags_every_run"] = all(np.array_equal(run["_out"], first) for run in good)
+        summary.update(prf(first, truth))
+    return summary
+
+
+def ok(summary: dict[str, Any] | None) -> bool:
+    """Whether a summary holds results (not None, not an error)."""
+    return summary is not None and "error" not in summary
+
+
+def compare_scores(
+    row: dict[str, Any], one: Callable[[str], dict[str, Any]], is_positive: np.ndarray
+) -> dict[str, Any]:
+    """One score run per library (``one(lib)``, output in ``"_out"``) into ``row``: each run's
+    result with the AUROC of ``is_positive``, the time ratio and the largest score difference."""
+    scores = {}
+    for lib in LIBRARIES:
+        res = one(lib)
+        if "error" in res:
+            row[lib] = {"error": res["error"]}
+            continue
+        scores[lib] = res.pop("_out")
+        row[lib] = {**res, "auroc": auroc(is_positive, scores[lib])}
+    if len(scores) == 2:
+        row["ratio"] = row["cleanlab"]["sec"] / row["labelwise"]["sec"]
+        row["max_abs_diff"] = float(np.max(np.abs(scores["labelwise"] - scores["cleanlab"])))
+    return row
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def cache_paths(stem: str, parts: Sequence[str]) -> dict[str, Path]:
+    """``{part: benchmarks/.cache/<stem>_<part>.npy}``."""
+    return {part: CACHE_DIR / f"{stem}_{part}.npy" for part in parts}
+
+
+def save_arrays(paths: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
+    """Save each array to its path in the cache, through a temporary file (no half-written .npy)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    for part, array in arrays.items():
+        tmp = paths[part].with_suffix(".tmp.npy")
+        np.save(tmp, array)
+        tmp.replace(paths[part])
+
+
+def cached(
+    paths: dict[str, Path],
+    what: str,
+    build: Callable[[], dict[str, np.ndarray]],
+    parts: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """``paths``, after ``build()``-ing and saving the arrays unless ``parts`` (default: all)
+    are already in the cache."""
+    if all(paths[part].exists() for part in (paths if parts is None else parts)):
+        return paths
+    print(f"  generating {what} ...", flush=True)
+    save_arrays(paths, build())
+    return paths
+
+
+def data_root() -> Path | None:
+    """``labelwise.datasets.data_dir()``, defaulting to ``../shared/data`` of the repository."""
+    os.environ.setdefault("LABELWISE_DATA", str(REPO_ROOT.parent / "shared" / "data"))
+    from labelwise.datasets import data_dir
+
+    return data_dir()
+
+
+def multilabel_folders() -> list[Path]:
+    """The ``multilabel_*`` folders of the data directory (empty when it is absent)."""
+    root = data_root()
+    if root is None:
+        return []
+    return sorted(path for path in root.glob("multilabel_*") if path.is_dir())
+
+
+def load_multilabel_xy(folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Features and 0/1 tags, train + test concatenated (or X.npy / Y.npy when unsplit)."""
+    split = [folder / f"{part}.npy" for part in ("X_train", "X_test", "Y_train", "Y_test")]
+    if all(path.exists() for path in split):
+        x_tr, x_te, y_tr, y_te = (np.load(path, allow_pickle=False) for path in split)
+        x, y, source = np.concatenate([x_tr, x_te]), np.concatenate([y_tr, y_te]), "train+test"
+    elif (folder / "X.npy").exists() and (folder / "Y.npy").exists():
+        x = np.load(folder / "X.npy", allow_pickle=False)
+        y = np.load(folder / "Y.npy", allow_pickle=False)
+        source = "X.npy/Y.npy (no split in the source)"
+    else:
+        raise FileNotFoundError("neither X_train/X_test/Y_train/Y_test.npy nor X.npy/Y.npy")
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"shapes X {x.shape}, Y {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("Y is not 0/1")
+    return x.astype(np.float64), y.astype(bool), source
 
 
 # --------------------------------------------------------------------------- metrics
@@ -325,6 +514,28 @@ def replace_section(name: str, body: str, path: Path = DOC_PATH) -> None:
     path.write_text(text)
 
 
+def publish(
+    section: str,
+    results: dict[str, Any],
+    body: str,
+    *,
+    quick: bool = False,
+    update: Callable[[str, str], None] = replace_section,
+) -> None:
+    """Write the results JSON and the docs section (``update(section, body)``); print the body.
+
+    A ``quick`` smoke test writes ``<section>_quick.json`` (git-ignored) and leaves the docs alone.
+    """
+    if quick:  # a smoke test never overwrites the full results or the docs
+        path = write_json(f"{section}_quick", results)
+        print(f"\nwrote benchmarks/results/{path.name} (docs/benchmarks.md left alone)\n")
+    else:
+        path = write_json(section, results)
+        update(section, body)
+        print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
+    print(body)
+
+
 # --------------------------------------------------------------------------- formatting
 
 
@@ -353,8 +564,173 @@ def fmt_frac(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def parse_ints(text: str) -> list[int]:
+    """Sorted unique integers of a comma-separated list such as ``1e4,1e5``."""
+    return sorted({int(float(part)) for part in text.split(",") if part.strip()})
+
+
+def size_label(n: int, k: int) -> str:
+    """``1e5 × 100``."""
+    return f"{n:.0e}".replace("e+0", "e") + f" × {k}"
+
+
+def cell(summary: dict[str, Any] | None, fmt: Any, *, name_timeouts: bool = False) -> str:
+    """``fmt(summary)``; "–" when it did not run, "failed" (or "timed out") when it failed."""
+    if summary is None:
+        return "–"
+    if "error" in summary:
+        return "timed out" if name_timeouts and "timed out" in summary["error"] else "failed"
+    return fmt(summary)
+
+
+def prf_cell(s: dict[str, Any]) -> str:
+    """``flagged: F1 / precision / recall``."""
+    return (
+        f"{s['n_flagged']:,}: {fmt_frac(s['f1'])} / {fmt_frac(s['precision'])} / "
+        f"{fmt_frac(s['recall'])}"
+    )
+
+
+def generated_line(info: dict[str, Any]) -> str:
+    """When, how and where the results were made, from ``meta()``."""
+    return (
+        f"Generated {info['date_utc']} UTC by `{info['command']}` (labelwise {info['labelwise']}, "
+        f"cleanlab {info['cleanlab']}, numpy {info['numpy']}, numba {info['numba']}, "
+        f"Python {info['python']}, {info['cpus']} CPUs, {info['memory_GiB']} GiB)."
+    )
+
+
+#: The speed columns of a label-issue comparison (``speed_cells``).
+SPEED_HEADERS = [
+    "N × K",
+    "pred_probs MB",
+    "labelwise s",
+    "cleanlab s",
+    "cleanlab / labelwise",
+    "labelwise +MB (× input)",
+    "cleanlab +MB (× input)",
+]
+
+
+def speed_cells(row: dict[str, Any], *, name_timeouts: bool = False) -> list[str]:
+    """Size, input MB, median times, ratio and memory (× input) of a comparison row."""
+    lw, cl, pp = row["labelwise"], row["cleanlab"], row["pred_probs_MB"]
+
+    def time_of(s: dict[str, Any]) -> str:
+        return fmt_sec(s["median_sec"])
+
+    def memory_of(s: dict[str, Any]) -> str:
+        return fmt_mb(s["anon_delta_MB"], pp)
+
+    return [
+        size_label(row["N"], row["K"]),
+        f"{pp:,.0f}" if pp >= 10 else f"{pp:.1f}",
+        cell(lw, time_of, name_timeouts=name_timeouts),
+        cell(cl, time_of, name_timeouts=name_timeouts),
+        fmt_ratio(row.get("ratio")),
+        cell(lw, memory_of, name_timeouts=name_timeouts),
+        cell(cl, memory_of, name_timeouts=name_timeouts),
+    ]
+
+
+def agreement_cells(row: dict[str, Any], truth: str, *, name_timeouts: bool = False) -> list[str]:
+    """Size, noisy rows (``row[truth]``), flags against the truth, Jaccard, rows that differ."""
+    return [
+        size_label(row["N"], row["K"]),
+        f"{row[truth]:,}",
+        cell(row["labelwise"], prf_cell, name_timeouts=name_timeouts),
+        cell(row["cleanlab"], prf_cell, name_timeouts=name_timeouts),
+        fmt_frac(row.get("jaccard"), 4),
+        f"{row['n_differ']:,}" if "n_differ" in row else "–",
+    ]
+
+
+def changed_flags(rows: list[dict[str, Any]]) -> list[str]:
+    """``lib at size`` for each library whose flags changed between repeats."""
+    return [
+        f"{lib} at {size_label(row['N'], row['K'])}"
+        for row in rows
+        for lib in LIBRARIES
+        if ok(row[lib]) and not row[lib]["same_flags_every_run"]
+    ]
+
+
+def both(row: dict[str, Any], fmt: Any, *, name_timeouts: bool = False) -> str:
+    """``labelwise / cleanlab`` cells of a comparison row."""
+    cells = (cell(row[lib], fmt, name_timeouts=name_timeouts) for lib in LIBRARIES)
+    return " / ".join(cells)
+
+
+def methods_section(
+    methods: dict[str, Any], *, memory: bool = False, name_timeouts: bool = False
+) -> list[str]:
+    """The other-methods heading and table (one comparison row per method in
+    ``methods["rows"]``), with the +MB column if asked."""
+    opts = {"name_timeouts": name_timeouts}
+
+    def time_of(s: dict[str, Any]) -> str:
+        return fmt_sec(s["median_sec"])
+
+    body = [
+        [
+            f"`{row['method']}`",
+            cell(row["labelwise"], time_of, **opts),
+            cell(row["cleanlab"], time_of, **opts),
+            fmt_ratio(row.get("ratio")),
+            *([both(row, lambda s: fmt_mb(s["anon_delta_MB"]), **opts)] if memory else []),
+            both(row, lambda s: f"{s['n_flagged']:,}", **opts),
+            both(row, lambda s: fmt_frac(s["f1"]), **opts),
+            fmt_frac(row.get("jaccard"), 4),
+            f"{row['n_differ']:,}" if "n_differ" in row else "–",
+        ]
+        for row in methods["rows"]
+    ]
+    headers = [
+        "method",
+        "labelwise s",
+        "cleanlab s",
+        "cleanlab / labelwise",
+        *(["+MB (labelwise / cleanlab)"] if memory else []),
+        "flagged (labelwise / cleanlab)",
+        "F1 (labelwise / cleanlab)",
+        "Jaccard",
+        "rows that differ",
+    ]
+    size = size_label(methods["N"], methods["K"])
+    return [f"**Other methods at {size}** (one run each per library).", "", md_table(headers, body)]
+
+
+#: The columns of a score comparison after the first (``score_cells``).
+SCORE_HEADERS = [
+    "labelwise s",
+    "cleanlab s",
+    "cleanlab / labelwise",
+    "+MB (labelwise / cleanlab)",
+    "AUROC (labelwise / cleanlab)",
+    "largest score difference",
+]
+
+
+def score_cells(
+    row: dict[str, Any], ref_mb: float | None = None, *, name_timeouts: bool = False
+) -> list[str]:
+    """Times, ratio, memory (× ``ref_mb`` if given), AUROC and largest difference of scores."""
+    opts = {"name_timeouts": name_timeouts}
+    diff = row.get("max_abs_diff")
+    return [
+        cell(row["labelwise"], lambda s: fmt_sec(s["sec"]), **opts),
+        cell(row["cleanlab"], lambda s: fmt_sec(s["sec"]), **opts),
+        fmt_ratio(row.get("ratio")),
+        both(row, lambda s: fmt_mb(s["anon_delta_MB"], ref_mb), **opts),
+        both(row, lambda s: fmt_frac(s["auroc"], 4), **opts),
+        "–" if diff is None else f"{diff:.1e}",
+    ]
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))), flush=True)
+        import _common  # the module the scripts import, rather than a second copy as __main__
+
+        print(json.dumps(_common.worker(json.loads(sys.argv[2]))), flush=True)
     else:
         sys.exit("usage: python benchmarks/_common.py worker SPEC_JSON (used by the benchmarks)")

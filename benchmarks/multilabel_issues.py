@@ -16,9 +16,9 @@ Calls: labelwise ``find_multilabel_issues`` and ``multilabel_quality_scores`` (d
 cleanlab ``multilabel_classification.filter.find_label_issues`` (default ``filter_by`` and
 ``n_jobs``; ``n_jobs=None`` is a process pool over all cores per binary class on Linux) and
 ``multilabel_classification.rank.get_label_quality_scores`` (EMA aggregator, alpha 0.8). Each
-call runs in a fresh interpreter (``python benchmarks/multilabel_issues.py worker SPEC``),
-measured as in ``_common.py``: warm-up call on a small slice holding every class, then one timed
-call with the anonymous-RSS peak sampled in a thread.
+call runs in a fresh interpreter (``python benchmarks/_common.py worker SPEC``, which calls
+this script's ``WORKER_CALLS``), measured as in ``_common.py``: warm-up call on a small slice
+holding every class, then one timed call with the anonymous-RSS peak sampled in a thread.
 
 - every configuration: the default method ``--repeats`` times (default 3), alternating the
   libraries; at 1e6 x 100 cleanlab runs once (~100 s) unless ``--repeats`` is given;
@@ -54,42 +54,16 @@ Writes ``benchmarks/results/multilabel_issues.json`` and the ``multilabel_issues
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
-import os
 import re
-import resource
-import statistics
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import _common as common
 import numpy as np
-from _common import (
-    CACHE_DIR,
-    DOC_PATH,
-    LIBRARIES,
-    MIB,
-    REPO_ROOT,
-    AnonPeakSampler,
-    _reset_high_water_mark,
-    _status_kb,
-    auroc,
-    fmt_frac,
-    fmt_mb,
-    fmt_ratio,
-    fmt_sec,
-    md_table,
-    meta,
-    prf,
-    replace_section,
-    set_agreement,
-    write_json,
-)
 
 SECTION = "multilabel_issues"
 HEADING = "## Multi-label label issues"
@@ -99,14 +73,6 @@ QUICK_CONFIGS = ((10_000, 20), (100_000, 20))
 DETAIL_CONFIG = (100_000, 20)
 #: From this N*K on, cleanlab's default method runs once unless --repeats is given.
 BIG = 100_000_000
-OTHER_METHODS = (
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_self_confidence",
-    "low_normalized_margin",
-)
 TIMEOUT = 300
 GEN_CHUNK = 65_536
 WARMUP_ROWS = 2000
@@ -114,6 +80,17 @@ NOISE_FRACTION = 0.1
 SEED = 0
 CV_FOLDS = 5
 CACHE_VERSION = "1"
+#: Per-run keys of a summary (``_common.summarise``), in the JSON's order.
+SUMMARY = (
+    "median_sec",
+    "secs",
+    "build_labels_sec",
+    "anon_delta_MB",
+    "hwm_delta_MB",
+    "children_maxrss_MB",
+    "threads",
+    "runs",
+)
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -121,7 +98,7 @@ CACHE_VERSION = "1"
 
 def ml_paths(n: int, k: int) -> dict[str, Path]:
     parts = ("pp", "indptr", "indices", "flip", "col")
-    return {part: CACHE_DIR / f"ml_{n}_{k}_{part}.npy" for part in parts}
+    return common.cache_paths(f"ml_{n}_{k}", parts)
 
 
 def mlgen(n: int, k: int) -> dict[str, Path]:
@@ -131,10 +108,10 @@ def mlgen(n: int, k: int) -> dict[str, Path]:
     one call, so the arrays are bit-identical to the reference's (checked at 1e4 x 20,
     1e5 x 20 and 2e4 x 100), without its 800 MB float64 temporaries.
     """
-    paths = ml_paths(n, k)
-    if all(path.exists() for path in paths.values()):
-        return paths
-    print(f"  generating {n:,} x {k} ...", flush=True)
+    return common.cached(ml_paths(n, k), f"{n:,} x {k}", lambda: _mlgen(n, k))
+
+
+def _mlgen(n: int, k: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
     y = np.empty((n, k), dtype=bool)
     for lo in range(0, n, GEN_CHUNK):
@@ -156,9 +133,7 @@ def mlgen(n: int, k: int) -> dict[str, Path]:
     col = rng.integers(0, k, flip.size)
     y[flip, col] = ~y[flip, col]
     indptr, indices = _csr_parts(y)
-    arrays = {"pp": pp, "indptr": indptr, "indices": indices, "flip": flip, "col": col}
-    _save_all(paths, arrays)
-    return paths
+    return {"pp": pp, "indptr": indptr, "indices": indices, "flip": flip, "col": col}
 
 
 def _csr_parts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,14 +143,6 @@ def _csr_parts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(y.sum(axis=1), out=indptr[1:])
     indices = np.nonzero(y)[1].astype(np.int32)
     return indptr, indices
-
-
-def _save_all(paths: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    for part, array in arrays.items():
-        tmp = paths[part].with_suffix(".tmp.npy")
-        np.save(tmp, array)
-        tmp.replace(paths[part])
 
 
 # --------------------------------------------------------------------------- the worker
@@ -259,90 +226,47 @@ def _cleanlab_per_class(spec: dict[str, Any], labels: Any, pred_probs: np.ndarra
     return np.asarray(ml_filter.find_multilabel_issues_per_class(labels, pred_probs, **kwargs))
 
 
-def _threads(spec: dict[str, Any]) -> int:
-    if spec["lib"] == "labelwise":
-        import numba
+def _prepare(spec: dict[str, Any]) -> common.Job:
+    """Loads the inputs and builds the library's labels (timed apart: ``build_labels_sec``).
 
-        return int(numba.get_num_threads())
-    if spec.get("n_jobs") is not None:
-        return int(spec["n_jobs"])
-    import multiprocessing
-
-    try:  # cleanlab's rule for n_jobs=None: physical cores via psutil, else logical cores
-        import psutil
-
-        return int(psutil.cpu_count(logical=False) or multiprocessing.cpu_count())
-    except ImportError:
-        return multiprocessing.cpu_count()
-
-
-def _worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """One measured call, as ``_common._worker`` measures it; saves flags, cells or scores."""
-    warnings.simplefilter("ignore")
+    The output is saved as flags or scores; with ``cells_out``, also the flagged (row, class)
+    cells of ``per_class_issue`` (cleanlab: a second, untimed call after the timed one).
+    """
+    lib = spec["lib"]
     call = _library_call(spec)
     pred_probs = np.load(spec["pred_probs"])
     indptr, indices = np.load(spec["indptr"]), np.load(spec["indices"])
     k = pred_probs.shape[1]
     start = time.perf_counter()
-    labels = _labels_for(spec["lib"], indptr, indices, k)
+    labels = _labels_for(lib, indptr, indices, k)
     build_sec = time.perf_counter() - start
     rows = _warmup_rows(indptr, indices, k, spec.get("warmup_rows", WARMUP_ROWS))
-    call(_subset(spec["lib"], labels, rows), pred_probs[rows])
-    del indices
-    gc.collect()
-    sampler = AnonPeakSampler()
-    sampler.start()
-    rss_before = _status_kb("VmRSS:")
-    anon_before = _status_kb("RssAnon:")
-    hwm_ok = _reset_high_water_mark()
-    sampler.reset(anon_before)
-    start = time.perf_counter()
-    out, per_class = call(labels, pred_probs)
-    sec = time.perf_counter() - start
-    peak_anon = sampler.stop()
-    hwm = _status_kb("VmHWM:")
-    out = np.asarray(out)
-    result: dict[str, Any] = {
-        "sec": sec,
-        "build_labels_sec": build_sec,
-        "anon_before_MB": anon_before / 1024,
-        "anon_delta_MB": (peak_anon - anon_before) / 1024,
-        "hwm_delta_MB": (hwm - rss_before) / 1024 if hwm_ok else None,
-        "rss_before_MB": rss_before / 1024,
-        "children_maxrss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "samples": sampler.samples,
-        "threads": _threads(spec),
-    }
-    if out.dtype == bool:
-        flagged = np.flatnonzero(out).astype(np.int64)
-        result["n_flagged"] = int(flagged.size)
-        np.save(spec["out"], flagged)
-    else:
-        np.save(spec["out"], out.astype(np.float64, copy=False))
-    if spec.get("cells_out"):
-        if per_class is None:  # cleanlab: a second, untimed call for the per-class matrix
-            start = time.perf_counter()
-            per_class = _cleanlab_per_class(spec, labels, pred_probs)
-            result["per_class_sec"] = time.perf_counter() - start
-        np.save(spec["cells_out"], np.flatnonzero(np.asarray(per_class).ravel()).astype(np.int64))
-    return result
+
+    def warmup() -> Any:
+        return call(_subset(lib, labels, rows), pred_probs[rows])
+
+    def save(output: tuple[Any, Any]) -> dict[str, Any]:
+        out, per_class = output
+        result = {
+            "threads": common.threads(lib, spec.get("n_jobs")),
+            **common.save_output(out, spec["out"]),
+        }
+        if spec.get("cells_out"):
+            if per_class is None:  # cleanlab: a second, untimed call for the per-class matrix
+                start = time.perf_counter()
+                per_class = _cleanlab_per_class(spec, labels, pred_probs)
+                result["per_class_sec"] = time.perf_counter() - start
+            cells = np.flatnonzero(np.asarray(per_class).ravel()).astype(np.int64)
+            np.save(spec["cells_out"], cells)
+        return result
+
+    return common.Job(
+        lambda: call(labels, pred_probs), warmup, save, {"build_labels_sec": build_sec}
+    )
 
 
-def run_isolated(spec: dict[str, Any], *, timeout: float = TIMEOUT) -> dict[str, Any]:
-    """One measurement in a fresh interpreter: the worker's JSON, or ``{"error": ...}``."""
-    spec = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
-    command = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    return json.loads(lines[-1])
+#: The worker's call table (``_common.worker``).
+WORKER_CALLS = {"issues": _prepare, "scores": _prepare}
 
 
 # --------------------------------------------------------------------------- measuring
@@ -361,10 +285,10 @@ class Case:
         self.head = head
         shape = np.load(paths["pp"], mmap_mode="r").shape
         self.n, self.k = int(shape[0]), int(shape[1])
-        self.pp_mb = paths["pp"].stat().st_size / MIB
+        self.pp_mb = paths["pp"].stat().st_size / common.MIB
 
 
-def measure(
+def run_one(
     case: Case,
     lib: str,
     func: str,
@@ -376,9 +300,8 @@ def measure(
 ) -> dict[str, Any]:
     """One isolated run; adds ``"_out"`` (and ``"_cells"``) and prints a line."""
     tag = f"{lib}_{func}_{method or 'default'}_{n_jobs or 'dflt'}_{case.name}"
-    out = CACHE_DIR / f"out_ml_{tag}.npy"
-    cells_out = CACHE_DIR / f"out_ml_{tag}_cells.npy"
     spec = {
+        "script": "multilabel_issues",
         "lib": lib,
         "func": func,
         "method": method,
@@ -386,49 +309,12 @@ def measure(
         "pred_probs": case.paths["pp"],
         "indptr": case.paths["indptr"],
         "indices": case.paths["indices"],
-        "out": out,
-        "cells_out": cells_out if cells else "",
+        "out": common.CACHE_DIR / f"out_ml_{tag}.npy",
+        "cells_out": common.CACHE_DIR / f"out_ml_{tag}_cells.npy" if cells else "",
         "warmup_rows": case.head,
     }
-    res = run_isolated(spec)
-    if "error" in res:
-        print(f"  {label} {lib:9s}: FAILED {res['error']}", flush=True)
-        return res
-    res["_out"] = np.load(out)
-    out.unlink()
-    if cells:
-        res["_cells"] = np.load(cells_out)
-        cells_out.unlink()
-    hwm = res["hwm_delta_MB"]
-    flagged = f", flagged {res['n_flagged']:,}" if "n_flagged" in res else ""
-    print(
-        f"  {label} {lib:9s}: {res['sec']:8.3f} s, +{res['anon_delta_MB']:,.1f} MB anon"
-        + (f" (+{hwm:,.1f} MB VmHWM)" if hwm is not None else "")
-        + flagged,
-        flush=True,
-    )
-    return res
-
-
-def summarise(runs: list[dict[str, Any]], truth: np.ndarray) -> dict[str, Any] | None:
-    """Median time, max memory, quality of the first run's flags; None when nothing ran."""
-    good = [run for run in runs if "error" not in run]
-    if not good:
-        return {"error": runs[0]["error"]} if runs else None
-    first = good[0]["_out"]
-    return {
-        "median_sec": statistics.median(run["sec"] for run in good),
-        "secs": [run["sec"] for run in good],
-        "build_labels_sec": statistics.median(run["build_labels_sec"] for run in good),
-        "anon_delta_MB": max(run["anon_delta_MB"] for run in good),
-        "hwm_delta_MB": max((run["hwm_delta_MB"] or 0.0) for run in good),
-        "children_maxrss_MB": max(run["children_maxrss_MB"] for run in good),
-        "threads": good[0]["threads"],
-        "runs": len(good),
-        "n_flagged": int(first.size),
-        "same_flags_every_run": all(np.array_equal(run["_out"], first) for run in good),
-        **prf(first, truth),
-    }
+    outputs = (("_out", "out"), ("_cells", "cells_out"))
+    return common.measure(spec, label, outputs=outputs, timeout=TIMEOUT)
 
 
 def compare(
@@ -440,23 +326,19 @@ def compare(
     cells: bool = False,
 ) -> dict[str, Any]:
     """Both libraries on one case, alternating which goes first in each repeat."""
-    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in LIBRARIES}
-    for rep in range(max(repeats.values())):
-        order = LIBRARIES if rep % 2 == 0 else LIBRARIES[::-1]
-        for lib in order:
-            if rep < repeats[lib]:
-                label = f"[{case.name} {method or 'default'} #{rep + 1}]"
-                runs[lib].append(
-                    measure(
-                        case,
-                        lib,
-                        "issues",
-                        label,
-                        method=method,
-                        n_jobs=cl_n_jobs if lib == "cleanlab" else None,
-                        cells=cells and rep == 0,  # the first run of each library
-                    )
-                )
+
+    def one(lib: str, rep: int) -> dict[str, Any]:
+        return run_one(
+            case,
+            lib,
+            "issues",
+            f"[{case.name} {method or 'default'} #{rep + 1}]",
+            method=method,
+            n_jobs=cl_n_jobs if lib == "cleanlab" else None,
+            cells=cells and rep == 0,  # the first run of each library
+        )
+
+    runs = common.alternate(repeats, one)
     row: dict[str, Any] = {
         "N": case.n,
         "K": case.k,
@@ -466,8 +348,8 @@ def compare(
         "n_truth": int(case.truth.size),
     }
     first: dict[str, dict[str, Any]] = {}
-    for lib in LIBRARIES:
-        row[lib] = summarise(runs[lib], case.truth)
+    for lib in common.LIBRARIES:
+        row[lib] = common.summarise(runs[lib], SUMMARY, case.truth)
         good = [run for run in runs[lib] if "error" not in run]
         if good:
             first[lib] = good[0]
@@ -475,12 +357,12 @@ def compare(
                 row[lib].update(_cell_quality(good[0]["_cells"], case.cells))
     if len(first) == 2:
         row["ratio"] = row["cleanlab"]["median_sec"] / row["labelwise"]["median_sec"]
-        row.update(set_agreement(first["labelwise"]["_out"], first["cleanlab"]["_out"]))
+        row.update(common.set_agreement(first["labelwise"]["_out"], first["cleanlab"]["_out"]))
         if "_cells" in first["labelwise"] and "_cells" in first["cleanlab"]:
-            cell = set_agreement(first["labelwise"]["_cells"], first["cleanlab"]["_cells"])
-            row["cells_differ"] = cell["n_differ"]
-            row["cells_equal"] = cell["n_differ"] == 0
-            if cell["n_differ"]:
+            agree = common.set_agreement(first["labelwise"]["_cells"], first["cleanlab"]["_cells"])
+            row["cells_differ"] = agree["n_differ"]
+            row["cells_equal"] = agree["n_differ"] == 0
+            if agree["n_differ"]:
                 row["cells_differ_tied"] = _tied_cells(
                     case, first["labelwise"]["_cells"], first["cleanlab"]["_cells"]
                 )
@@ -495,8 +377,8 @@ def _tied_cells(case: Case, a: np.ndarray, b: np.ndarray) -> int:
     indptr, indices = np.load(case.paths["indptr"]), np.load(case.paths["indices"])
     row_of = np.repeat(np.arange(case.n), np.diff(indptr))
     tied = 0
-    for cell in differ.tolist():
-        r, c = divmod(cell, case.k)
+    for flat in differ.tolist():
+        r, c = divmod(flat, case.k)
         given = np.zeros(case.n, dtype=bool)
         given[row_of[indices == c]] = True
         column = np.asarray(pp[:, c])
@@ -515,27 +397,16 @@ def _cell_quality(flagged_cells: np.ndarray, toggled: np.ndarray) -> dict[str, A
     }
 
 
-def compare_scores(case: Case) -> dict[str, Any]:
+def scores_row(case: Case) -> dict[str, Any]:
     """``multilabel_quality_scores`` vs cleanlab's ``get_label_quality_scores``, once each."""
     is_truth = np.zeros(case.n, dtype=bool)
     is_truth[case.truth] = True
     row: dict[str, Any] = {"N": case.n, "K": case.k, "pred_probs_MB": case.pp_mb}
-    scores = {}
-    for lib in LIBRARIES:
-        res = measure(case, lib, "scores", f"[{case.name} scores]")
-        if "error" in res:
-            row[lib] = {"error": res["error"]}
-            continue
-        scores[lib] = res.pop("_out")
-        row[lib] = {**res, "auroc": auroc(is_truth, scores[lib])}
-    if len(scores) == 2:
-        row["ratio"] = row["cleanlab"]["sec"] / row["labelwise"]["sec"]
-        row["max_abs_diff"] = float(np.max(np.abs(scores["labelwise"] - scores["cleanlab"])))
-    return row
 
+    def one(lib: str) -> dict[str, Any]:
+        return run_one(case, lib, "scores", f"[{case.name} scores]")
 
-def _ok(summary: dict[str, Any] | None) -> bool:
-    return summary is not None and "error" not in summary
+    return common.compare_scores(row, one, is_truth)
 
 
 # --------------------------------------------------------------------------- synthetic part
@@ -545,7 +416,7 @@ def synthetic_case(n: int, k: int) -> Case:
     paths = mlgen(n, k)
     flip, col = np.load(paths["flip"]), np.load(paths["col"])
     cells = np.sort(flip.astype(np.int64) * k + col)
-    return Case(_size(n, k), paths, flip.astype(np.int64), cells, WARMUP_ROWS)
+    return Case(common.size_label(n, k), paths, flip.astype(np.int64), cells, WARMUP_ROWS)
 
 
 def run_synthetic(configs: list[tuple[int, int]], repeats: int, explicit: bool) -> dict[str, Any]:
@@ -558,46 +429,17 @@ def run_synthetic(configs: list[tuple[int, int]], repeats: int, explicit: bool) 
         reps = {"labelwise": repeats, "cleanlab": cl_repeats}
         out["default"].append(compare(case, reps, cells=detail))
         print(f"{case.name}: quality scores, once each", flush=True)
-        out["scores"].append(compare_scores(case))
+        out["scores"].append(scores_row(case))
         if detail:
             print(f"{case.name}: other methods and cleanlab n_jobs=1, once each", flush=True)
-            once = dict.fromkeys(LIBRARIES, 1)
-            rows = [compare(case, once, method=method) for method in OTHER_METHODS]
+            once = dict.fromkeys(common.LIBRARIES, 1)
+            rows = [compare(case, once, method=method) for method in common.OTHER_METHODS]
             nj1 = compare(case, {"labelwise": 0, "cleanlab": 1}, cl_n_jobs=1)
             out["methods"] = {"N": n, "K": k, "rows": rows, "cleanlab_n_jobs_1": nj1["cleanlab"]}
     return out
 
 
 # --------------------------------------------------------------------------- real data
-
-
-def _real_folders() -> list[Path]:
-    os.environ.setdefault("LABELWISE_DATA", str(REPO_ROOT.parent / "shared" / "data"))
-    from labelwise.datasets import data_dir
-
-    root = data_dir()
-    if root is None:
-        return []
-    return sorted(path for path in root.glob("multilabel_*") if path.is_dir())
-
-
-def _load_xy(folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Features and 0/1 tags, train + test concatenated (or X.npy / Y.npy when unsplit)."""
-    split = [folder / f"{part}.npy" for part in ("X_train", "X_test", "Y_train", "Y_test")]
-    if all(path.exists() for path in split):
-        x_tr, x_te, y_tr, y_te = (np.load(path, allow_pickle=False) for path in split)
-        x, y, source = np.concatenate([x_tr, x_te]), np.concatenate([y_tr, y_te]), "train+test"
-    elif (folder / "X.npy").exists() and (folder / "Y.npy").exists():
-        x = np.load(folder / "X.npy", allow_pickle=False)
-        y = np.load(folder / "Y.npy", allow_pickle=False)
-        source = "X.npy/Y.npy (no split in the source)"
-    else:
-        raise FileNotFoundError("neither X_train/X_test/Y_train/Y_test.npy nor X.npy/Y.npy")
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"shapes X {x.shape}, Y {y.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("Y is not 0/1")
-    return x.astype(np.float64), y.astype(bool), source
 
 
 def _fold_constant(y: np.ndarray) -> np.ndarray:
@@ -620,7 +462,7 @@ def prepare_real(name: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     key = digest.hexdigest()[:16]
-    cache = CACHE_DIR / f"mlreal_{name}_{key}.npz"
+    cache = common.CACHE_DIR / f"mlreal_{name}_{key}.npz"
     n, k_all = y.shape
     rng = np.random.default_rng(SEED)
     flip = np.sort(rng.choice(n, int(NOISE_FRACTION * n), replace=False))
@@ -663,7 +505,7 @@ def prepare_real(name: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         print(f"  {name}: 5-fold CV of OneVsRest(LogisticRegression) ...", flush=True)
         pp, cv_info = _cross_val(x, labels)
         info.update(cv_info)
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        common.CACHE_DIR.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, pp=pp, info=np.array(json.dumps(cv_info)))
         tmp.replace(cache)
@@ -674,9 +516,9 @@ def prepare_real(name: str, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         np.mean([roc_auc_score(labels[:, j], pp[:, j]) for j in range(labels.shape[1])])
     )
     info["cv_extreme_frac"] = float(((pp < 0.01) | (pp > 0.99)).mean())
-    paths = {part: CACHE_DIR / f"mlreal_{name}_{part}.npy" for part in ("pp", "indptr", "indices")}
+    paths = common.cache_paths(f"mlreal_{name}", ("pp", "indptr", "indices"))
     indptr, indices = _csr_parts(labels)
-    _save_all(paths, {"pp": pp, "indptr": indptr, "indices": indices})
+    common.save_arrays(paths, {"pp": pp, "indptr": indptr, "indices": indices})
     head = max(50, n // 10)
     return {"info": info, "case": Case(name, paths, truth, cells, head)}
 
@@ -703,7 +545,7 @@ def _cross_val(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, dict[str,
 
 def run_real(repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {"datasets": [], "skipped": []}
-    folders = _real_folders()
+    folders = common.multilabel_folders()
     if not folders:
         msg = "no multilabel_* folders under LABELWISE_DATA (default ../shared/data)"
         print(f"real data: skipped, {msg}", flush=True)
@@ -712,7 +554,7 @@ def run_real(repeats: int) -> dict[str, Any]:
     for folder in folders:
         name = folder.name.removeprefix("multilabel_")
         try:
-            x, y, source = _load_xy(folder)
+            x, y, source = common.load_multilabel_xy(folder)
             prepared = prepare_real(name, x, y)
         except Exception as exc:  # a broken folder is skipped, not fatal
             reason = f"{type(exc).__name__}: {exc}"
@@ -726,7 +568,7 @@ def run_real(repeats: int) -> dict[str, Any]:
             f"{info['n_truth']} noisy rows; {repeats} run(s) each",
             flush=True,
         )
-        row = compare(case, dict.fromkeys(LIBRARIES, repeats), cells=True)
+        row = compare(case, dict.fromkeys(common.LIBRARIES, repeats), cells=True)
         out["datasets"].append({"name": name, **info, **row})
     return out
 
@@ -734,31 +576,16 @@ def run_real(repeats: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _size(n: int, k: int) -> str:
-    return f"{n:.0e}".replace("e+0", "e") + f" × {k}"
-
-
 def _cell(summary: dict[str, Any] | None, fmt: Any) -> str:
-    if summary is None:
-        return "–"
-    if "error" in summary:
-        return "timed out" if "timed out" in summary["error"] else "failed"
-    return fmt(summary)
-
-
-def _prf_cell(s: dict[str, Any]) -> str:
-    return (
-        f"{s['n_flagged']:,}: {fmt_frac(s['f1'])} / {fmt_frac(s['precision'])} / "
-        f"{fmt_frac(s['recall'])}"
-    )
+    return common.cell(summary, fmt, name_timeouts=True)
 
 
 def _pr_cell(s: dict[str, Any]) -> str:
-    return f"{fmt_frac(s['precision'])} / {fmt_frac(s['recall'])} / {fmt_frac(s['f1'])}"
+    return " / ".join(common.fmt_frac(s[key]) for key in ("precision", "recall", "f1"))
 
 
 def _both(row: dict[str, Any], fmt: Any) -> str:
-    return _cell(row["labelwise"], fmt) + " / " + _cell(row["cleanlab"], fmt)
+    return common.both(row, fmt, name_timeouts=True)
 
 
 def _runs(summary: dict[str, Any] | None) -> str:
@@ -768,9 +595,7 @@ def _runs(summary: dict[str, Any] | None) -> str:
 def render(results: dict[str, Any]) -> str:
     info = results["meta"]
     parts = [
-        f"Generated {info['date_utc']} UTC by `{info['command']}` (labelwise {info['labelwise']}, "
-        f"cleanlab {info['cleanlab']}, numpy {info['numpy']}, numba {info['numba']}, "
-        f"Python {info['python']}, {info['cpus']} CPUs, {info['memory_GiB']} GiB).",
+        common.generated_line(info),
         "",
         "Calls: labelwise `find_multilabel_issues` (default `prune_by_noise_rate`) and "
         "`multilabel_quality_scores`; cleanlab "
@@ -811,50 +636,25 @@ def _render_synthetic(syn: dict[str, Any], info: dict[str, Any]) -> list[str]:
         "runs once at 10⁶ × 100 unless `--repeats` is given (the `runs` column).",
         "",
     ]
-    speed, quality = [], []
-    for row in syn["default"]:
-        lw, cl, size = row["labelwise"], row["cleanlab"], _size(row["N"], row["K"])
-        pp = row["pred_probs_MB"]
-        speed.append(
-            [
-                size,
-                f"{pp:,.0f}" if pp >= 10 else f"{pp:.1f}",
-                _cell(lw, lambda s: fmt_sec(s["median_sec"])),
-                _cell(cl, lambda s: fmt_sec(s["median_sec"])),
-                fmt_ratio(row.get("ratio")),
-                _cell(lw, lambda s, pp=pp: fmt_mb(s["anon_delta_MB"], pp)),
-                _cell(cl, lambda s, pp=pp: fmt_mb(s["anon_delta_MB"], pp)),
-                f"{_runs(lw)} / {_runs(cl)}",
-            ]
-        )
-        quality.append(
-            [
-                size,
-                f"{row['n_truth']:,}",
-                _cell(lw, _prf_cell),
-                _cell(cl, _prf_cell),
-                fmt_frac(row.get("jaccard"), 4),
-                f"{row['n_differ']:,}" if "n_differ" in row else "–",
-                f"{row['cells_differ']:,}" if "cells_differ" in row else "–",
-                _both(row, lambda s: fmt_frac(s.get("cell_recall"))),
-            ]
-        )
+    speed = [
+        [
+            *common.speed_cells(row, name_timeouts=True),
+            f"{_runs(row['labelwise'])} / {_runs(row['cleanlab'])}",
+        ]
+        for row in syn["default"]
+    ]
+    quality = [
+        [
+            *common.agreement_cells(row, "n_truth", name_timeouts=True),
+            f"{row['cells_differ']:,}" if "cells_differ" in row else "–",
+            _both(row, lambda s: common.fmt_frac(s.get("cell_recall"))),
+        ]
+        for row in syn["default"]
+    ]
     parts += [
-        md_table(
-            [
-                "N × K",
-                "pred_probs MB",
-                "labelwise s",
-                "cleanlab s",
-                "cleanlab / labelwise",
-                "labelwise +MB (× input)",
-                "cleanlab +MB (× input)",
-                "runs (labelwise / cleanlab)",
-            ],
-            speed,
-        ),
+        common.md_table([*common.SPEED_HEADERS, "runs (labelwise / cleanlab)"], speed),
         "",
-        md_table(
+        common.md_table(
             [
                 "N × K",
                 "toggled",
@@ -871,12 +671,7 @@ def _render_synthetic(syn: dict[str, Any], info: dict[str, Any]) -> list[str]:
         "`per_class_issue` is compared with cleanlab's `find_multilabel_issues_per_class` "
         "(called after the timed call) where a number is shown; elsewhere `–`.",
     ]
-    changed = [
-        f"{lib} at {_size(row['N'], row['K'])}"
-        for row in syn["default"]
-        for lib in LIBRARIES
-        if _ok(row[lib]) and not row[lib]["same_flags_every_run"]
-    ]
+    changed = common.changed_flags(syn["default"])
     if changed:
         parts += ["", f"Flags changed between repeats for: {', '.join(changed)}."]
     methods = syn.get("methods")
@@ -885,16 +680,8 @@ def _render_synthetic(syn: dict[str, Any], info: dict[str, Any]) -> list[str]:
     if syn.get("scores"):
         rows = [
             [
-                _size(row["N"], row["K"]),
-                _cell(row["labelwise"], lambda s: fmt_sec(s["sec"])),
-                _cell(row["cleanlab"], lambda s: fmt_sec(s["sec"])),
-                fmt_ratio(row.get("ratio")),
-                _both(
-                    row,
-                    lambda s, pp=row["pred_probs_MB"]: fmt_mb(s["anon_delta_MB"], pp),
-                ),
-                _both(row, lambda s: fmt_frac(s["auroc"], 4)),
-                "–" if row.get("max_abs_diff") is None else f"{row['max_abs_diff']:.1e}",
+                common.size_label(row["N"], row["K"]),
+                *common.score_cells(row, row["pred_probs_MB"], name_timeouts=True),
             ]
             for row in syn["scores"]
         ]
@@ -904,59 +691,20 @@ def _render_synthetic(syn: dict[str, Any], info: dict[str, Any]) -> list[str]:
             "`rank.get_label_quality_scores`, self-confidence per class, EMA alpha 0.8; one run "
             "each; AUROC of the toggled examples against the others, lower score = more suspect).",
             "",
-            md_table(
-                [
-                    "N × K",
-                    "labelwise s",
-                    "cleanlab s",
-                    "cleanlab / labelwise",
-                    "+MB (labelwise / cleanlab)",
-                    "AUROC (labelwise / cleanlab)",
-                    "largest score difference",
-                ],
-                rows,
-            ),
+            common.md_table(["N × K", *common.SCORE_HEADERS], rows),
         ]
     return parts
 
 
 def _render_methods(methods: dict[str, Any]) -> list[str]:
-    size = _size(methods["N"], methods["K"])
-    rows = [
-        [
-            f"`{row['method']}`",
-            _cell(row["labelwise"], lambda s: fmt_sec(s["median_sec"])),
-            _cell(row["cleanlab"], lambda s: fmt_sec(s["median_sec"])),
-            fmt_ratio(row.get("ratio")),
-            _both(row, lambda s: f"{s['n_flagged']:,}"),
-            _both(row, lambda s: fmt_frac(s["f1"])),
-            fmt_frac(row.get("jaccard"), 4),
-            f"{row['n_differ']:,}" if "n_differ" in row else "–",
-        ]
-        for row in methods["rows"]
-    ]
-    parts = [
-        f"**Other methods at {size}** (one run each per library).",
-        "",
-        md_table(
-            [
-                "method",
-                "labelwise s",
-                "cleanlab s",
-                "cleanlab / labelwise",
-                "flagged (labelwise / cleanlab)",
-                "F1 (labelwise / cleanlab)",
-                "Jaccard",
-                "rows that differ",
-            ],
-            rows,
-        ),
-    ]
+    size = common.size_label(methods["N"], methods["K"])
+    parts = common.methods_section(methods, name_timeouts=True)
     nj1 = methods.get("cleanlab_n_jobs_1")
-    if _ok(nj1):
+    if common.ok(nj1):
         parts += [
             "",
-            f"cleanlab's default method with `n_jobs=1` at {size}: {fmt_sec(nj1['median_sec'])} s "
+            f"cleanlab's default method with `n_jobs=1` at {size}: "
+            f"{common.fmt_sec(nj1['median_sec'])} s "
             f"(one run; {nj1['n_flagged']:,} flagged). On 2 cores its process pools cost more "
             "than they save for the multi-label path.",
         ]
@@ -988,18 +736,18 @@ def _render_real(real: dict[str, Any]) -> list[str]:
                 f"{d['n']:,}",
                 f"{d['K']}" + (f" (−{dropped})" if dropped else ""),
                 f"{d['n_truth']} ({d['n_added']} / {d['n_dropped']})",
-                f"{fmt_frac(d['cv_macro_auroc'])} / {fmt_frac(d['cv_micro_auroc'])}",
+                f"{common.fmt_frac(d['cv_macro_auroc'])} / {common.fmt_frac(d['cv_micro_auroc'])}",
                 _both(d, lambda s: f"{s['n_flagged']:,}"),
                 _cell(d["labelwise"], _pr_cell),
                 _cell(d["cleanlab"], _pr_cell),
-                fmt_frac(d.get("jaccard"), 4),
+                common.fmt_frac(d.get("jaccard"), 4),
                 f"{d['cells_differ']:,}" if "cells_differ" in d else "–",
-                _both(d, lambda s: fmt_frac(s.get("cell_recall"))),
-                _both(d, lambda s: fmt_sec(s["median_sec"])),
+                _both(d, lambda s: common.fmt_frac(s.get("cell_recall"))),
+                _both(d, lambda s: common.fmt_sec(s["median_sec"])),
             ]
         )
     parts.append(
-        md_table(
+        common.md_table(
             [
                 "dataset",
                 "n",
@@ -1062,20 +810,20 @@ def _render_real(real: dict[str, Any]) -> list[str]:
 
 
 def _real_repeats(real: dict[str, Any]) -> str:
-    runs = {d["labelwise"]["runs"] for d in real["datasets"] if _ok(d["labelwise"])}
+    runs = {d["labelwise"]["runs"] for d in real["datasets"] if common.ok(d["labelwise"])}
     return "/".join(str(r) for r in sorted(runs)) or "–"
 
 
-def update_docs(body: str, path: Path = DOC_PATH) -> None:
+def update_docs(section: str, body: str, path: Path = common.DOC_PATH) -> None:
     """Replace this script's section; create it before the regression/outlier ones if absent."""
-    begin = f"<!-- BEGIN {SECTION} -->"
+    begin = f"<!-- BEGIN {section} -->"
     text = path.read_text() if path.exists() else ""
     if begin not in text:
         block = (
             f"{HEADING}\n\n"
             "labelwise's `find_multilabel_issues` and `multilabel_quality_scores` against "
             "cleanlab's `multilabel_classification`: written by `benchmarks/multilabel_issues.py`."
-            f"\n\n{begin}\n<!-- END {SECTION} -->\n\n"
+            f"\n\n{begin}\n<!-- END {section} -->\n\n"
         )
         match = re.search(r"^## .*(regression|outlier)", text, flags=re.IGNORECASE | re.MULTILINE)
         if match:
@@ -1083,7 +831,7 @@ def update_docs(body: str, path: Path = DOC_PATH) -> None:
         else:
             text = text.rstrip("\n") + ("\n\n" if text else "") + block.rstrip("\n") + "\n"
         path.write_text(text)
-    replace_section(SECTION, body, path)
+    common.replace_section(section, body, path)
 
 
 # --------------------------------------------------------------------------- main
@@ -1127,24 +875,13 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats if args.repeats is not None else 3
     if repeats < 1:
         parser.error("--repeats must be >= 1")
-    results: dict[str, Any] = {"meta": {**meta(), "repeats": repeats, "quick": args.quick}}
+    results: dict[str, Any] = {"meta": {**common.meta(), "repeats": repeats, "quick": args.quick}}
     if "synthetic" in parts:
         results["synthetic"] = run_synthetic(configs, repeats, args.repeats is not None)
     if "real" in parts:
         results["real"] = run_real(repeats)
-    body = render(results)
-    if args.quick:  # a smoke test never overwrites the full results or the docs
-        path = write_json(f"{SECTION}_quick", results)
-        print(f"\nwrote benchmarks/results/{path.name} (docs/benchmarks.md left alone)\n")
-    else:
-        path = write_json(SECTION, results)
-        update_docs(body)
-        print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
-    print(body)
+    common.publish(SECTION, results, render(results), quick=args.quick, update=update_docs)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))), flush=True)
-    else:
-        main()
+    main()

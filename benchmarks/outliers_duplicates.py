@@ -34,38 +34,11 @@ docs alone.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import resource
-import statistics
-import subprocess
-import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
+import _common as common
 import numpy as np
-from _common import (
-    CACHE_DIR,
-    LIBRARIES,
-    MIB,
-    REPO_ROOT,
-    AnonPeakSampler,
-    _reset_high_water_mark,
-    _status_kb,
-    auroc,
-    fmt_frac,
-    fmt_mb,
-    fmt_ratio,
-    fmt_sec,
-    md_table,
-    meta,
-    prf,
-    replace_section,
-    set_agreement,
-    write_json,
-)
 
 SECTION = "outliers_duplicates"
 SIZES = (10_000, 100_000)
@@ -81,15 +54,15 @@ N_CLUSTERS, SPREAD, FRACTION = 10, 0.5, 0.01
 
 
 def data_paths(n: int, d: int) -> dict[str, Path]:
-    return {part: CACHE_DIR / f"emb_{n}_{d}_{part}.npy" for part in ("X", "out", "pairs")}
+    return common.cache_paths(f"emb_{n}_{d}", ("X", "out", "pairs"))
 
 
 def generate(n: int, d: int) -> dict[str, Path]:
     """Clusters with planted outliers and copies (``tests/_embeddings.py``), cached as .npy."""
-    paths = data_paths(n, d)
-    if all(path.exists() for path in paths.values()):
-        return paths
-    print(f"  generating {n:,} x {d} ...", flush=True)
+    return common.cached(data_paths(n, d), f"{n:,} x {d}", lambda: _generate(n, d))
+
+
+def _generate(n: int, d: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((N_CLUSTERS, d))
     labels = rng.integers(0, N_CLUSTERS, n)
@@ -101,17 +74,11 @@ def generate(n: int, d: int) -> dict[str, Path]:
     features[outliers] = rng.standard_normal((n_planted, d)) * np.sqrt(1 + SPREAD**2)
     noise = np.where(np.arange(n_planted)[:, None] % 2 == 0, 0.0, 1e-3 * SPREAD)
     features[copies] = features[sources] + noise * rng.standard_normal((n_planted, d))
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    arrays = {
+    return {
         "X": features.astype(np.float32),
         "out": outliers,
         "pairs": np.stack([sources, copies], axis=1),
     }
-    for part, array in arrays.items():
-        tmp = paths[part].with_suffix(".tmp.npy")
-        np.save(tmp, array)
-        tmp.replace(paths[part])
-    return paths
 
 
 # --------------------------------------------------------------------------- the worker
@@ -166,50 +133,21 @@ def _finish(lib: str, task: str, out: Any, n: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _worker(spec: dict[str, Any]) -> dict[str, Any]:
-    warnings.simplefilter("ignore")
-    lib, task = spec["lib"], spec["task"]
+def _prepare(spec: dict[str, Any]) -> common.Job:
+    """Spec keys: ``lib``, ``func`` (one of ``TASKS``), ``features`` and ``out`` (.npy paths)."""
+    lib, task = spec["lib"], spec["func"]
     call = _library_call(lib, task)
     features = np.load(spec["features"])
-    call(features[:WARMUP_ROWS])
-    gc.collect()
-    sampler = AnonPeakSampler()
-    sampler.start()
-    rss_before = _status_kb("VmRSS:")
-    anon_before = _status_kb("RssAnon:")
-    hwm_ok = _reset_high_water_mark()
-    sampler.reset(anon_before)
-    start = time.perf_counter()
-    out = call(features)
-    sec = time.perf_counter() - start
-    peak_anon = sampler.stop()
-    hwm = _status_kb("VmHWM:")
-    np.save(spec["out"], _finish(lib, task, out, features.shape[0]))
-    return {
-        "sec": sec,
-        "anon_before_MB": anon_before / 1024,
-        "anon_delta_MB": (peak_anon - anon_before) / 1024,
-        "hwm_delta_MB": (hwm - rss_before) / 1024 if hwm_ok else None,
-        "children_maxrss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "samples": sampler.samples,
-    }
+
+    def save(out: Any) -> dict[str, Any]:
+        np.save(spec["out"], _finish(lib, task, out, features.shape[0]))
+        return {}
+
+    return common.Job(lambda: call(features), lambda: call(features[:WARMUP_ROWS]), save)
 
 
-def run_isolated(spec: dict[str, Any], *, timeout: float = TIMEOUT) -> dict[str, Any]:
-    """One measurement in a fresh interpreter: the worker's JSON, or ``{"error": ...}``."""
-    spec = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
-    command = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    return json.loads(lines[-1])
+#: The worker's call table (``_common.worker``).
+WORKER_CALLS = dict.fromkeys(TASKS, _prepare)
 
 
 # --------------------------------------------------------------------------- quality
@@ -222,7 +160,7 @@ def score_quality(scores: np.ndarray, outliers: np.ndarray) -> dict[str, float]:
     is_out[outliers] = True
     return {
         "recall_at_k": float(np.isin(outliers, lowest).mean()),
-        "auroc": auroc(is_out, scores),
+        "auroc": common.auroc(is_out, scores),
     }
 
 
@@ -232,7 +170,7 @@ def group_quality(group: np.ndarray, pairs: np.ndarray) -> dict[str, Any]:
     found = int(((a >= 0) & (a == b)).sum())
     sizes = np.bincount(group[group >= 0])
     predicted = int((sizes * (sizes - 1) // 2).sum())
-    rows = prf(np.flatnonzero(group >= 0), np.unique(pairs))
+    rows = common.prf(np.flatnonzero(group >= 0), np.unique(pairs))
     return {
         "n_groups": int(sizes.size),
         "n_flagged": int((group >= 0).sum()),
@@ -255,57 +193,44 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(lib: str, task: str, n: int, d: int, label: str) -> dict[str, Any]:
-    paths = data_paths(n, d)
-    out = CACHE_DIR / f"out_od_{lib}_{task}_{n}_{d}.npy"
-    res = run_isolated({"lib": lib, "task": task, "features": paths["X"], "out": out})
-    if "error" in res:
-        print(f"  {label} {lib:9s}: FAILED {res['error']}", flush=True)
-        return res
-    res["_out"] = np.load(out)
-    out.unlink()
-    print(
-        f"  {label} {lib:9s}: {res['sec']:8.3f} s, +{res['anon_delta_MB']:,.1f} MB anon",
-        flush=True,
-    )
-    return res
+def run_one(lib: str, task: str, n: int, d: int, label: str) -> dict[str, Any]:
+    """One isolated run; adds the output under ``"_out"`` and prints a line."""
+    spec = {
+        "script": "outliers_duplicates",
+        "lib": lib,
+        "func": task,
+        "features": data_paths(n, d)["X"],
+        "out": common.CACHE_DIR / f"out_od_{lib}_{task}_{n}_{d}.npy",
+    }
+    return common.measure(spec, label, timeout=TIMEOUT)
 
 
 def compare(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any]:
     paths = generate(n, d)
     outliers, pairs = np.load(paths["out"]), np.load(paths["pairs"])
-    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in LIBRARIES}
-    for rep in range(max(repeats.values())):
-        for lib in LIBRARIES if rep % 2 == 0 else LIBRARIES[::-1]:
-            if rep < repeats[lib]:
-                label = f"[{n:,} x {d} {task} #{rep + 1}]"
-                runs[lib].append(measure(lib, task, n, d, label))
+
+    def one(lib: str, rep: int) -> dict[str, Any]:
+        return run_one(lib, task, n, d, f"[{n:,} x {d} {task} #{rep + 1}]")
+
+    runs = common.alternate(repeats, one)
     row: dict[str, Any] = {
         "N": n,
         "d": d,
         "task": task,
-        "features_MB": paths["X"].stat().st_size / MIB,
+        "features_MB": paths["X"].stat().st_size / common.MIB,
     }
     outs = {}
-    for lib in LIBRARIES:
-        good = [run for run in runs[lib] if "error" not in run]
-        if not good:
-            row[lib] = {"error": runs[lib][0]["error"]} if runs[lib] else None
+    for lib in common.LIBRARIES:
+        row[lib] = summary = common.summarise(runs[lib])
+        if not common.ok(summary):
             continue
-        out = outs[lib] = good[0]["_out"]
-        summary: dict[str, Any] = {
-            "median_sec": statistics.median(run["sec"] for run in good),
-            "secs": [run["sec"] for run in good],
-            "anon_delta_MB": max(run["anon_delta_MB"] for run in good),
-            "hwm_delta_MB": max((run["hwm_delta_MB"] or 0.0) for run in good),
-        }
+        out = outs[lib] = next(run["_out"] for run in runs[lib] if "error" not in run)
         if task == "scores":
             summary.update(score_quality(out, outliers))
         elif task == "flags":
-            summary.update(n_flagged=int(out.sum()), **prf(np.flatnonzero(out), outliers))
+            summary.update(n_flagged=int(out.sum()), **common.prf(np.flatnonzero(out), outliers))
         else:
             summary.update(group_quality(out, pairs))
-        row[lib] = summary
     if len(outs) == 2:
         ours, theirs = outs["labelwise"], outs["cleanlab"]
         row["ratio"] = row["cleanlab"]["median_sec"] / row["labelwise"]["median_sec"]
@@ -315,9 +240,9 @@ def compare(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any
             row["spearman"] = float(spearmanr(ours, theirs).statistic)
             row["max_abs_diff"] = float(np.abs(ours - theirs).max())
         elif task == "flags":
-            row.update(set_agreement(np.flatnonzero(ours), np.flatnonzero(theirs)))
+            row.update(common.set_agreement(np.flatnonzero(ours), np.flatnonzero(theirs)))
         else:
-            row.update(set_agreement(np.flatnonzero(ours >= 0), np.flatnonzero(theirs >= 0)))
+            row.update(common.set_agreement(np.flatnonzero(ours >= 0), np.flatnonzero(theirs >= 0)))
             row["same_groups"] = same_partition(ours, theirs)
     return row
 
@@ -325,19 +250,44 @@ def compare(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any
 # --------------------------------------------------------------------------- docs
 
 
-def _both(row: dict[str, Any], key: str, fmt: Any = fmt_frac) -> str:
+def _both(row: dict[str, Any], key: str, fmt: Any = common.fmt_frac) -> str:
     cells = []
-    for lib in LIBRARIES:
+    for lib in common.LIBRARIES:
         s = row.get(lib)
         cells.append("–" if not s or "error" in s else fmt(s[key]))
     return " / ".join(cells)
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+#: The first columns of every table (``_speed``).
+SPEED_HEADERS = [
+    "n × d",
+    "labelwise s",
+    "cleanlab s",
+    "cleanlab / labelwise",
+    "+MB (labelwise / cleanlab)",
+]
+
+
+def _speed(r: dict[str, Any]) -> list[str]:
+    """Size, median times, time ratio and memory of one comparison row."""
+    return [
+        f"{r['N']:,} × {r['d']}",
+        _time(r, "labelwise"),
+        _time(r, "cleanlab"),
+        common.fmt_ratio(r.get("ratio")),
+        _both(r, "anon_delta_MB", common.fmt_mb),
+    ]
 
 
 def _time(row: dict[str, Any], lib: str) -> str:
     s = row.get(lib)
     if not s:
         return "–"
-    return "failed" if "error" in s else fmt_sec(s["median_sec"])
+    return "failed" if "error" in s else common.fmt_sec(s["median_sec"])
 
 
 def render(results: dict[str, Any]) -> str:
@@ -358,113 +308,60 @@ def render(results: dict[str, Any]) -> str:
         "their defaults: cosine distance, k = 10."
     )
     tables = ["## Outliers and near duplicates (synthetic embeddings)", "", data, "", head]
-    scores = [r for r in rows if r["task"] == "scores"]
+
+    def table(task: str, columns: dict[str, Any]) -> str:
+        """The speed columns, then ``columns`` (header -> cell function), one row per size."""
+        cells = [
+            [*_speed(r), *(fmt(r) for fmt in columns.values())] for r in rows if r["task"] == task
+        ]
+        return common.md_table([*SPEED_HEADERS, *columns], cells)
+
     tables += [
         "",
         "**Outlier scores**: `outlier_scores(features=X)` vs "
         "`OutOfDistribution().fit_score(features=X)`. Recall: planted outliers among the "
         "lowest 1% of scores.",
         "",
-        md_table(
-            [
-                "n × d",
-                "labelwise s",
-                "cleanlab s",
-                "cleanlab / labelwise",
-                "+MB (labelwise / cleanlab)",
-                "recall",
-                "AUROC",
-                "Spearman",
-                "max |Δ score|",
-            ],
-            [
-                [
-                    f"{r['N']:,} × {r['d']}",
-                    _time(r, "labelwise"),
-                    _time(r, "cleanlab"),
-                    fmt_ratio(r.get("ratio")),
-                    _both(r, "anon_delta_MB", fmt_mb),
-                    _both(r, "recall_at_k"),
-                    _both(r, "auroc", lambda v: fmt_frac(v, 4)),
-                    fmt_frac(r.get("spearman"), 6),
-                    "–" if r.get("max_abs_diff") is None else f"{r['max_abs_diff']:.1e}",
-                ]
-                for r in scores
-            ],
+        table(
+            "scores",
+            {
+                "recall": lambda r: _both(r, "recall_at_k"),
+                "AUROC": lambda r: _both(r, "auroc", lambda v: common.fmt_frac(v, 4)),
+                "Spearman": lambda r: common.fmt_frac(r.get("spearman"), 6),
+                "max |Δ score|": lambda r: (
+                    "–" if r.get("max_abs_diff") is None else f"{r['max_abs_diff']:.1e}"
+                ),
+            },
         ),
-    ]
-    flags = [r for r in rows if r["task"] == "flags"]
-    tables += [
         "",
         "**Outlier flags**: `find_outliers(features=X)` vs Datalab's `outlier` check (both: "
         "mean neighbour distance above Q3 + 1.7 IQR). Precision and recall against the planted "
         "outliers.",
         "",
-        md_table(
-            [
-                "n × d",
-                "labelwise s",
-                "cleanlab s",
-                "cleanlab / labelwise",
-                "+MB (labelwise / cleanlab)",
-                "flagged",
-                "precision",
-                "recall",
-                "Jaccard",
-            ],
-            [
-                [
-                    f"{r['N']:,} × {r['d']}",
-                    _time(r, "labelwise"),
-                    _time(r, "cleanlab"),
-                    fmt_ratio(r.get("ratio")),
-                    _both(r, "anon_delta_MB", fmt_mb),
-                    _both(r, "n_flagged", lambda v: f"{v:,}"),
-                    _both(r, "precision"),
-                    _both(r, "recall"),
-                    fmt_frac(r.get("jaccard"), 4),
-                ]
-                for r in flags
-            ],
+        table(
+            "flags",
+            {
+                "flagged": lambda r: _both(r, "n_flagged", _count),
+                "precision": lambda r: _both(r, "precision"),
+                "recall": lambda r: _both(r, "recall"),
+                "Jaccard": lambda r: common.fmt_frac(r.get("jaccard"), 4),
+            },
         ),
-    ]
-    groups = [r for r in rows if r["task"] == "groups"]
-    tables += [
         "",
         "**Near duplicates**: `find_near_duplicates(X)` vs Datalab's `near_duplicate` check "
         "(its per-row sets merged into groups). Pairs: planted (source, copy) pairs that share "
         "a group, against all same-group pairs; rows: flagged rows against planted rows.",
         "",
-        md_table(
-            [
-                "n × d",
-                "labelwise s",
-                "cleanlab s",
-                "cleanlab / labelwise",
-                "+MB (labelwise / cleanlab)",
-                "groups",
-                "pair precision",
-                "pair recall",
-                "row precision",
-                "Jaccard (rows)",
-                "same groups",
-            ],
-            [
-                [
-                    f"{r['N']:,} × {r['d']}",
-                    _time(r, "labelwise"),
-                    _time(r, "cleanlab"),
-                    fmt_ratio(r.get("ratio")),
-                    _both(r, "anon_delta_MB", fmt_mb),
-                    _both(r, "n_groups", lambda v: f"{v:,}"),
-                    _both(r, "pair_precision"),
-                    _both(r, "pair_recall"),
-                    _both(r, "row_precision"),
-                    fmt_frac(r.get("jaccard"), 4),
-                    {True: "yes", False: "no"}.get(r.get("same_groups"), "–"),
-                ]
-                for r in groups
-            ],
+        table(
+            "groups",
+            {
+                "groups": lambda r: _both(r, "n_groups", _count),
+                "pair precision": lambda r: _both(r, "pair_precision"),
+                "pair recall": lambda r: _both(r, "pair_recall"),
+                "row precision": lambda r: _both(r, "row_precision"),
+                "Jaccard (rows)": lambda r: common.fmt_frac(r.get("jaccard"), 4),
+                "same groups": lambda r: {True: "yes", False: "no"}.get(r.get("same_groups"), "–"),
+            },
         ),
     ]
     return "\n".join(tables)
@@ -473,15 +370,13 @@ def render(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def _parse(text: str) -> list[int]:
-    return sorted({int(float(part)) for part in text.split(",") if part.strip()})
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell (default 3)")
-    parser.add_argument("--sizes", type=_parse, default=list(SIZES), help="n, e.g. 1e4,1e5")
-    parser.add_argument("--dims", type=_parse, default=list(DIMS), help="d, e.g. 32,256")
+    parser.add_argument(
+        "--sizes", type=common.parse_ints, default=list(SIZES), help="n, e.g. 1e4,1e5"
+    )
+    parser.add_argument("--dims", type=common.parse_ints, default=list(DIMS), help="d, e.g. 32,256")
     parser.add_argument("--tasks", default=",".join(TASKS), help="scores,flags,groups")
     parser.add_argument(
         "--quick", action="store_true", help="n = 1e4, 1 repeat; docs/benchmarks.md left alone"
@@ -490,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [10_000] if args.quick else args.sizes
     repeats = 1 if args.quick else args.repeats
     tasks = [task for task in args.tasks.split(",") if task in TASKS]
-    results: dict[str, Any] = {"meta": {**meta(), "repeats": repeats}, "rows": []}
+    results: dict[str, Any] = {"meta": {**common.meta(), "repeats": repeats}, "rows": []}
     for n in sizes:
         for d in args.dims:
             for task in tasks:
@@ -498,19 +393,8 @@ def main(argv: list[str] | None = None) -> None:
                 both = {"labelwise": repeats, "cleanlab": cl_runs}
                 print(f"{n:,} x {d}: {task}", flush=True)
                 results["rows"].append(compare(n, d, task, both))
-    body = render(results)
-    if args.quick:
-        path = write_json(f"{SECTION}_quick", results)
-        print(f"\nwrote benchmarks/results/{path.name} (docs/benchmarks.md left alone)\n")
-    else:
-        path = write_json(SECTION, results)
-        replace_section(SECTION, body)
-        print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
-    print(body)
+    common.publish(SECTION, results, render(results), quick=args.quick)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))), flush=True)
-    else:
-        main()
+    main()

@@ -26,17 +26,8 @@ import os
 import warnings
 from typing import Any
 
+import _common as common
 import numpy as np
-from _common import (
-    REPO_ROOT,
-    auroc,
-    fmt_frac,
-    md_table,
-    meta,
-    replace_section,
-    set_agreement,
-    write_json,
-)
 from cleanlab import filter as cl_filter
 from cleanlab import rank as cl_rank
 
@@ -44,15 +35,6 @@ import labelwise
 from labelwise.datasets import load_label_errors
 
 DATASETS = ("mnist", "cifar10", "imdb")
-METHODS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_self_confidence",
-    "low_normalized_margin",
-)
 SECTION = "real_label_errors"
 
 
@@ -107,7 +89,7 @@ def evaluate(name: str) -> dict[str, Any] | None:
         "candidates": against_checked(checked, checked, errors),
         "methods": [],
     }
-    for method in METHODS:
+    for method in common.METHODS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = labelwise.find_label_issues(labels, pred_probs, method=method)
@@ -115,25 +97,25 @@ def evaluate(name: str) -> dict[str, Any] | None:
             cl = np.flatnonzero(cl_filter.find_label_issues(labels, pred_probs, filter_by=method))
         row = {
             "method": method,
-            **set_agreement(lw, cl),
+            **common.set_agreement(lw, cl),
             "labelwise": against_checked(lw, checked, errors),
             "cleanlab": against_checked(cl, checked, errors),
         }
         result["methods"].append(row)
         print(
             f"  {method:22s} flagged {lw.size:5,} / {cl.size:5,}  Jaccard {row['jaccard']:.4f}  "
-            f"precision {fmt_frac(row['labelwise']['precision_checked'])} / "
-            f"{fmt_frac(row['cleanlab']['precision_checked'])}  "
-            f"recall {fmt_frac(row['labelwise']['recall_checked'])} / "
-            f"{fmt_frac(row['cleanlab']['recall_checked'])}",
+            f"precision {common.fmt_frac(row['labelwise']['precision_checked'])} / "
+            f"{common.fmt_frac(row['cleanlab']['precision_checked'])}  "
+            f"recall {common.fmt_frac(row['labelwise']['recall_checked'])} / "
+            f"{common.fmt_frac(row['cleanlab']['recall_checked'])}",
             flush=True,
         )
     is_error = np.isin(checked, errors)
     lw_score = labelwise.label_quality_scores(labels, pred_probs)
     cl_score = cl_rank.get_label_quality_scores(labels, pred_probs)
     result["auroc_checked"] = {
-        "labelwise": auroc(is_error, lw_score[checked]),
-        "cleanlab": auroc(is_error, cl_score[checked]),
+        "labelwise": common.auroc(is_error, lw_score[checked]),
+        "cleanlab": common.auroc(is_error, cl_score[checked]),
     }
     result["max_abs_score_diff"] = float(np.max(np.abs(lw_score - cl_score)))
     print(
@@ -148,7 +130,7 @@ def _pair(row: dict[str, Any], key: str, digits: int | None = None) -> str:
     a, b = row["labelwise"][key], row["cleanlab"][key]
     if digits is None:
         return f"{a:,} / {b:,}"
-    return f"{fmt_frac(a, digits)} / {fmt_frac(b, digits)}"
+    return f"{common.fmt_frac(a, digits)} / {common.fmt_frac(b, digits)}"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -177,7 +159,7 @@ def render(results: dict[str, Any]) -> str:
                 _pair(row, "n_flagged_checked"),
                 _pair(row, "precision_checked", 3),
                 _pair(row, "recall_checked", 3),
-                fmt_frac(row["jaccard"], 4),
+                common.fmt_frac(row["jaccard"], 4),
                 f"{row['n_differ']:,}",
             ]
             for row in ds["methods"]
@@ -187,8 +169,8 @@ def render(results: dict[str, Any]) -> str:
                 "checked candidates (cleanlab 1.0)",
                 f"{cand['n_flagged']:,}",
                 f"{cand['n_flagged_checked']:,}",
-                fmt_frac(cand["precision_checked"]),
-                fmt_frac(cand["recall_checked"]),
+                common.fmt_frac(cand["precision_checked"]),
+                common.fmt_frac(cand["recall_checked"]),
                 "–",
                 "–",
             ]
@@ -207,7 +189,7 @@ def render(results: dict[str, Any]) -> str:
             f"**{ds['name']}**: n = {ds['n']:,}, K = {ds['K']}, {ds['n_checked']:,} checked, "
             f"{ds['n_errors']:,} verified errors.{clipped}",
             "",
-            md_table(
+            common.md_table(
                 [
                     "method",
                     "flagged",
@@ -221,7 +203,8 @@ def render(results: dict[str, Any]) -> str:
             ),
             "",
             f"AUROC of the default score (self-confidence) for the verified errors among the "
-            f"checked rows: {fmt_frac(auc['labelwise'], 4)} / {fmt_frac(auc['cleanlab'], 4)} "
+            f"checked rows: {common.fmt_frac(auc['labelwise'], 4)} / "
+            f"{common.fmt_frac(auc['cleanlab'], 4)} "
             f"(largest score difference {ds['max_abs_score_diff']:.1e}).",
         ]
     return "\n".join(parts)
@@ -236,20 +219,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     # The default data folder is resolved against the repository root, not the working directory.
-    os.environ.setdefault("LABELWISE_DATA", str(REPO_ROOT.parent / "shared" / "data"))
+    os.environ.setdefault("LABELWISE_DATA", str(common.REPO_ROOT.parent / "shared" / "data"))
     names = [name.strip() for name in args.datasets.split(",") if name.strip()]
-    results: dict[str, Any] = {"meta": meta(), "datasets": [], "skipped": []}
+    results: dict[str, Any] = {"meta": common.meta(), "datasets": [], "skipped": []}
     for name in names:
         result = evaluate(name)
         if result is None:
             results["skipped"].append(name)
         else:
             results["datasets"].append(result)
-    path = write_json(SECTION, results)
-    body = render(results)
-    replace_section(SECTION, body)
-    print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
-    print(body)
+    common.publish(SECTION, results, render(results))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ Three scenarios, 10% of the targets corrupted (seed 0), cached as .npy in ``benc
   U(0.2, 0.8) of their value; prediction = signal - 0.35 + N(0, 0.5^2) (a model that learned
   from the corrupted targets reads low). labelwise: ``noise="lower"``.
 
-Each call runs in a fresh interpreter (``python benchmarks/regression_issues.py worker SPEC``)
-with the measurement of ``_common.py``: a warm-up on the first 2,000 rows, then one timed call
-with the anonymous-RSS peak sampled in a thread. labelwise: ``find_regression_issues`` (scores
-and flags). cleanlab: ``regression.rank.get_label_quality_scores`` with ``method="residual"``
-(``exp(-|y_pred - y|)``) at every N, and with its default ``method="outre"`` (a k-NN outlier
-score with k = N / 2) only up to ``--outre-max`` (it takes ~16 s at N = 1e4).
+Each call runs in a fresh interpreter (``python benchmarks/_common.py worker SPEC``, which calls
+this script's ``WORKER_CALLS``) with the measurement of ``_common.py``: a warm-up on the first
+2,000 rows, then one timed call with the anonymous-RSS peak sampled in a thread. labelwise:
+``find_regression_issues`` (scores and flags). cleanlab:
+``regression.rank.get_label_quality_scores`` with ``method="residual"`` (``exp(-|y_pred - y|)``)
+at every N, and with its default ``method="outre"`` (a k-NN outlier score with k = N / 2) only up
+to ``--outre-max`` (it takes ~16 s at N = 1e4).
 
 Usage::
 
@@ -33,36 +34,12 @@ Writes ``benchmarks/results/regression_issues.json`` and the ``regression_issues
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import resource
-import statistics
-import subprocess
-import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
+import _common as common
 import numpy as np
-from _common import (
-    CACHE_DIR,
-    REPO_ROOT,
-    RESULTS_DIR,
-    AnonPeakSampler,
-    _reset_high_water_mark,
-    _status_kb,
-    auroc,
-    fmt_frac,
-    fmt_mb,
-    fmt_ratio,
-    fmt_sec,
-    md_table,
-    meta,
-    prf,
-    replace_section,
-    write_json,
-)
 
 SECTION = "regression_issues"
 SIZES = (10_000, 100_000, 1_000_000)
@@ -78,18 +55,18 @@ WARMUP_ROWS = 2000
 
 
 def data_paths(scenario: str, n: int) -> dict[str, Path]:
-    return {
-        part: CACHE_DIR / f"reg_{scenario}_{n}_{part}.npy" for part in ("y", "pred", "unc", "bad")
-    }
+    return common.cache_paths(f"reg_{scenario}_{n}", ("y", "pred", "unc", "bad"))
 
 
 def generate(scenario: str, n: int) -> dict[str, Path]:
     """The scenario's inputs (module docstring), seed 0, cached as .npy; ``bad``: sorted rows."""
     paths = data_paths(scenario, n)
     needed = [part for part in paths if part != "unc" or scenario == "hetero"]
-    if all(paths[part].exists() for part in needed):
-        return paths
-    print(f"  generating {scenario} N = {n:,} ...", flush=True)
+    what = f"{scenario} N = {n:,}"
+    return common.cached(paths, what, lambda: _generate(scenario, n), needed)
+
+
+def _generate(scenario: str, n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     signal = rng.uniform(2.0, 12.0, n)
     bad = np.sort(rng.choice(n, int(FRACTION * n), replace=False))
@@ -110,12 +87,7 @@ def generate(scenario: str, n: int) -> dict[str, Path]:
         arrays["pred"] = signal - 0.35 + 0.5 * rng.standard_normal(n)
         y[bad] *= rng.uniform(0.2, 0.8, k)
     arrays["y"] = y
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    for part, array in arrays.items():
-        tmp = paths[part].with_suffix(".tmp.npy")
-        np.save(tmp, array)
-        tmp.replace(paths[part])
-    return paths
+    return arrays
 
 
 # --------------------------------------------------------------------------- the worker
@@ -133,95 +105,50 @@ def _library_call(run: str, noise: str) -> Any:
     return lambda y, p, u: get_label_quality_scores(y, p, method=method)
 
 
-def _worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """One measured call, as ``_common._worker`` measures it; saves scores (and flags)."""
-    warnings.simplefilter("ignore")
-    call = _library_call(spec["run"], spec["noise"])
+def _prepare(spec: dict[str, Any]) -> common.Job:
+    """Spec keys: ``lib`` (one of ``RUNS``), ``noise``, ``y``, ``pred`` and ``unc`` (.npy paths;
+    ``unc`` may be empty), ``out`` (scores) and ``flags`` (labelwise's flagged rows)."""
+    call = _library_call(spec["lib"], spec["noise"])
     y, pred = np.load(spec["y"]), np.load(spec["pred"])
     unc = np.load(spec["unc"]) if spec.get("unc") else None
     rows = slice(0, WARMUP_ROWS)
-    call(y[rows], pred[rows], None if unc is None else unc[rows])
-    gc.collect()
-    sampler = AnonPeakSampler()
-    sampler.start()
-    rss_before = _status_kb("VmRSS:")
-    anon_before = _status_kb("RssAnon:")
-    hwm_ok = _reset_high_water_mark()
-    sampler.reset(anon_before)
-    start = time.perf_counter()
-    out = call(y, pred, unc)
-    sec = time.perf_counter() - start
-    peak_anon = sampler.stop()
-    hwm = _status_kb("VmHWM:")
-    result: dict[str, Any] = {
-        "sec": sec,
-        "anon_before_MB": anon_before / 1024,
-        "anon_delta_MB": (peak_anon - anon_before) / 1024,
-        "hwm_delta_MB": (hwm - rss_before) / 1024 if hwm_ok else None,
-        "children_maxrss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "samples": sampler.samples,
-    }
-    if spec["run"] == "labelwise":
+
+    def warmup() -> Any:
+        return call(y[rows], pred[rows], None if unc is None else unc[rows])
+
+    def save(out: Any) -> dict[str, Any]:
+        if spec["lib"] != "labelwise":
+            np.save(spec["out"], np.asarray(out, dtype=np.float64))
+            return {}
         np.save(spec["out"], np.asarray(out.score, dtype=np.float64))
         np.save(spec["flags"], np.flatnonzero(out.is_issue).astype(np.int64))
-        result["n_flagged"] = int(out.n_issues)
-    else:
-        np.save(spec["out"], np.asarray(out, dtype=np.float64))
-    return result
+        return {"n_flagged": int(out.n_issues)}
+
+    return common.Job(lambda: call(y, pred, unc), warmup, save)
 
 
-def run_isolated(spec: dict[str, Any], *, timeout: float = 1800) -> dict[str, Any]:
-    """One measurement in a fresh interpreter: the worker's JSON, or ``{"error": ...}``."""
-    spec = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
-    command = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    return json.loads(lines[-1])
+#: The worker's call table (``_common.worker``).
+WORKER_CALLS = {"regression": _prepare}
 
 
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(run: str, scenario: str, n: int, label: str) -> dict[str, Any]:
+def run_one(run: str, scenario: str, n: int, label: str) -> dict[str, Any]:
     """One isolated run; adds ``"_scores"`` (and ``"_flags"``) and prints a line."""
     paths = data_paths(scenario, n)
-    out = CACHE_DIR / f"out_reg_{run}_{scenario}_{n}.npy"
-    flags = CACHE_DIR / f"out_reg_{run}_{scenario}_{n}_flags.npy"
     spec = {
-        "run": run,
+        "script": "regression_issues",
+        "func": "regression",
+        "lib": run,
         "noise": NOISE[scenario],
         "y": paths["y"],
         "pred": paths["pred"],
         "unc": paths["unc"] if scenario == "hetero" else "",
-        "out": out,
-        "flags": flags,
+        "out": common.CACHE_DIR / f"out_reg_{run}_{scenario}_{n}.npy",
+        "flags": common.CACHE_DIR / f"out_reg_{run}_{scenario}_{n}_flags.npy",
     }
-    res = run_isolated(spec)
-    if "error" in res:
-        print(f"  {label} {run:17s}: FAILED {res['error']}", flush=True)
-        return res
-    res["_scores"] = np.load(out)
-    out.unlink()
-    if flags.exists():
-        res["_flags"] = np.load(flags)
-        flags.unlink()
-    hwm = res["hwm_delta_MB"]
-    flagged = f", flagged {res['n_flagged']:,}" if "n_flagged" in res else ""
-    print(
-        f"  {label} {run:17s}: {res['sec']:8.3f} s, +{res['anon_delta_MB']:,.1f} MB anon"
-        + (f" (+{hwm:,.1f} MB VmHWM)" if hwm is not None else "")
-        + flagged,
-        flush=True,
-    )
-    return res
+    return common.measure(spec, label, outputs=(("_scores", "out"), ("_flags", "flags")), width=17)
 
 
 def lowest(score: np.ndarray, k: int) -> np.ndarray:
@@ -232,20 +159,7 @@ def lowest(score: np.ndarray, k: int) -> np.ndarray:
 def quality(scores: np.ndarray, bad: np.ndarray, is_bad: np.ndarray) -> dict[str, float]:
     """AUROC and R-precision (precision among the |bad| lowest scores) of one score vector."""
     top = lowest(scores, bad.size)
-    return {"auroc": auroc(is_bad, scores), "r_precision": prf(top, bad)["precision"]}
-
-
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    good = [run for run in runs if "error" not in run]
-    if not good:
-        return {"error": runs[0]["error"]} if runs else None
-    return {
-        "median_sec": statistics.median(run["sec"] for run in good),
-        "secs": [run["sec"] for run in good],
-        "anon_delta_MB": max(run["anon_delta_MB"] for run in good),
-        "hwm_delta_MB": max((run["hwm_delta_MB"] or 0.0) for run in good),
-        "runs": len(good),
-    }
+    return {"auroc": common.auroc(is_bad, scores), "r_precision": common.prf(top, bad)["precision"]}
 
 
 def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
@@ -256,12 +170,11 @@ def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
     bad = np.load(paths["bad"])
     is_bad = np.zeros(n, dtype=bool)
     is_bad[bad] = True
-    runs: dict[str, list[dict[str, Any]]] = {run: [] for run in RUNS}
-    for rep in range(max(repeats.values())):
-        order = RUNS if rep % 2 == 0 else RUNS[::-1]
-        for run in order:
-            if rep < repeats[run]:
-                runs[run].append(measure(run, scenario, n, f"[{scenario} {n:,} #{rep + 1}]"))
+
+    def one(run: str, rep: int) -> dict[str, Any]:
+        return run_one(run, scenario, n, f"[{scenario} {n:,} #{rep + 1}]")
+
+    runs = common.alternate({run: repeats[run] for run in RUNS}, one)
     row: dict[str, Any] = {
         "scenario": scenario,
         "N": n,
@@ -270,19 +183,19 @@ def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
     }
     first: dict[str, dict[str, Any]] = {}
     for run in RUNS:
-        row[run] = summarise(runs[run])
+        row[run] = common.summarise(runs[run], (*common.SUMMARY_KEYS, "runs"))
         good = [r for r in runs[run] if "error" not in r]
         if good:
             first[run] = good[0]
             row[run].update(quality(good[0]["_scores"], bad, is_bad))
     if "labelwise" in first:
         flags = first["labelwise"]["_flags"]
-        row["labelwise"].update({"n_flagged": int(flags.size), **prf(flags, bad)})
+        row["labelwise"].update({"n_flagged": int(flags.size), **common.prf(flags, bad)})
         if "cleanlab_residual" in first:
             same_k = lowest(first["cleanlab_residual"]["_scores"], flags.size)
-            row["cleanlab_residual"]["at_labelwise_k"] = prf(same_k, bad)
+            row["cleanlab_residual"]["at_labelwise_k"] = common.prf(same_k, bad)
             row["ratio"] = row["cleanlab_residual"]["median_sec"] / row["labelwise"]["median_sec"]
-            if _ok(row["cleanlab_outre"]):
+            if common.ok(row["cleanlab_outre"]):
                 row["ratio_outre"] = (
                     row["cleanlab_outre"]["median_sec"] / row["labelwise"]["median_sec"]
                 )
@@ -294,32 +207,22 @@ def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _ok(summary: dict[str, Any] | None) -> bool:
-    return summary is not None and "error" not in summary
-
-
-def _cell(summary: dict[str, Any] | None, fmt: Any) -> str:
-    if summary is None:
-        return "–"
-    if "error" in summary:
-        return "failed"
-    return fmt(summary)
-
-
 def _ratio(ratio: float | None) -> str:
     """``fmt_ratio``, with two significant digits below 1 and none above 100."""
     if ratio is None or 1 <= ratio < 100:
-        return fmt_ratio(ratio)
+        return common.fmt_ratio(ratio)
     return f"{ratio:.2g}×" if ratio < 1 else f"{ratio:,.0f}×"
 
 
 def _sec(sec: float) -> str:
     """Three significant digits below a second (these calls take milliseconds), else fmt_sec."""
-    return f"{sec:.3g}" if sec < 1 else fmt_sec(sec)
+    return f"{sec:.3g}" if sec < 1 else common.fmt_sec(sec)
 
 
 def _three(row: dict[str, Any], key: str, digits: int = 3) -> str:
-    return " / ".join(_cell(row[run], lambda s: fmt_frac(s[key], digits)) for run in RUNS)
+    return " / ".join(
+        common.cell(row[run], lambda s: common.fmt_frac(s[key], digits)) for run in RUNS
+    )
 
 
 def render(results: dict[str, Any]) -> str:
@@ -348,14 +251,14 @@ def render(results: dict[str, Any]) -> str:
         speed.append(
             [
                 name,
-                _cell(lw, lambda s: _sec(s["median_sec"])),
-                _cell(res, lambda s: _sec(s["median_sec"])),
-                _cell(outre, lambda s: _sec(s["median_sec"])),
+                common.cell(lw, lambda s: _sec(s["median_sec"])),
+                common.cell(res, lambda s: _sec(s["median_sec"])),
+                common.cell(outre, lambda s: _sec(s["median_sec"])),
                 _ratio(row.get("ratio")),
                 _ratio(row.get("ratio_outre")),
-                _cell(lw, lambda s: fmt_mb(s["anon_delta_MB"])),
-                _cell(res, lambda s: fmt_mb(s["anon_delta_MB"])),
-                _cell(outre, lambda s: fmt_mb(s["anon_delta_MB"])),
+                common.cell(lw, lambda s: common.fmt_mb(s["anon_delta_MB"])),
+                common.cell(res, lambda s: common.fmt_mb(s["anon_delta_MB"])),
+                common.cell(outre, lambda s: common.fmt_mb(s["anon_delta_MB"])),
             ]
         )
         qual.append(
@@ -364,26 +267,27 @@ def render(results: dict[str, Any]) -> str:
                 f"{row['n_corrupted']:,}",
                 _three(row, "auroc", 4),
                 _three(row, "r_precision"),
-                _cell(
+                common.cell(
                     lw,
                     lambda s: (
-                        f"{s['n_flagged']:,}: {fmt_frac(s['precision'])} / {fmt_frac(s['recall'])}"
+                        f"{s['n_flagged']:,}: {common.fmt_frac(s['precision'])} / "
+                        f"{common.fmt_frac(s['recall'])}"
                     ),
                 ),
-                _cell(
+                common.cell(
                     res,
                     lambda s: (
-                        f"{fmt_frac(s['at_labelwise_k']['precision'])} / "
-                        f"{fmt_frac(s['at_labelwise_k']['recall'])}"
+                        f"{common.fmt_frac(s['at_labelwise_k']['precision'])} / "
+                        f"{common.fmt_frac(s['at_labelwise_k']['recall'])}"
                         if "at_labelwise_k" in s
                         else "–"
                     ),
                 ),
-                fmt_frac(row.get("spearman"), 3),
+                common.fmt_frac(row.get("spearman"), 3),
             ]
         )
     parts += [
-        md_table(
+        common.md_table(
             [
                 "scenario, N",
                 "labelwise s",
@@ -398,7 +302,7 @@ def render(results: dict[str, Any]) -> str:
             speed,
         ),
         "",
-        md_table(
+        common.md_table(
             [
                 "scenario, N",
                 "corrupted",
@@ -425,13 +329,9 @@ def render(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def _parse_sizes(text: str) -> list[int]:
-    return sorted({int(float(part)) for part in text.split(",") if part.strip()})
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=_parse_sizes, default=list(SIZES), help="e.g. 1e4,1e5")
+    parser.add_argument("--sizes", type=common.parse_ints, default=list(SIZES), help="e.g. 1e4,1e5")
     parser.add_argument("--repeats", type=int, default=3, help="runs of the fast calls")
     parser.add_argument(
         "--outre-max",
@@ -447,13 +347,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.render_only:
-        saved = json.loads((RESULTS_DIR / f"{SECTION}.json").read_text())
-        replace_section(SECTION, render(saved))
+        saved = json.loads((common.RESULTS_DIR / f"{SECTION}.json").read_text())
+        common.replace_section(SECTION, render(saved))
         print(render(saved))
         return
     outre_max = 0 if args.no_outre else args.outre_max
     results: dict[str, Any] = {
-        "meta": {**meta(), "repeats": args.repeats, "outre_max": outre_max},
+        "meta": {**common.meta(), "repeats": args.repeats, "outre_max": outre_max},
         "rows": [],
     }
     for scenario in SCENARIOS:
@@ -465,15 +365,8 @@ def main(argv: list[str] | None = None) -> None:
                 "cleanlab_outre": 1 if n <= outre_max else 0,
             }
             results["rows"].append(compare(scenario, n, repeats))
-    body = render(results)
-    path = write_json(SECTION, results)
-    replace_section(SECTION, body)
-    print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
-    print(body)
+    common.publish(SECTION, results, render(results))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))), flush=True)
-    else:
-        main()
+    main()
