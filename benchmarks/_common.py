@@ -28,6 +28,7 @@ Only numpy and the standard library are imported at module level, so the worker 
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import gc
 import importlib
@@ -67,6 +68,8 @@ METHODS = (
     "low_normalized_margin",
 )
 OTHER_METHODS = METHODS[1:]
+#: The parts of a benchmark with synthetic and real data (``--parts``).
+PARTS = ("synthetic", "real")
 
 
 # --------------------------------------------------------------------------- /proc readings
@@ -534,6 +537,34 @@ def publish(
         update(section, body)
         print(f"\nwrote benchmarks/results/{path.name}; updated docs/benchmarks.md\n")
     print(body)
+
+
+def add_parts_option(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--parts``: a comma-separated subset of ``PARTS`` (default both)."""
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of synthetic,real (default both{note})",
+    )
+
+
+def chosen_parts(parser: argparse.ArgumentParser, text: str) -> set[str]:
+    """The parts ``--parts`` names; a parser error unless they are a non-empty subset."""
+    parts = {part.strip() for part in text.split(",") if part.strip()}
+    if not parts or parts - set(PARTS):
+        parser.error("--parts takes synthetic and/or real")
+    return parts
+
+
+def not_run(done: dict[str, Any], full_run: str) -> list[str]:
+    """A paragraph naming the parts (keys of ``done``) without results, or nothing."""
+    missing = [part for part, result in done.items() if not result]
+    if not missing:
+        return []
+    return [
+        "",
+        f"Not run in this invocation: {', '.join(missing)} part. The full run is `{full_run}`.",
+    ]
 
 
 # --------------------------------------------------------------------------- formatting

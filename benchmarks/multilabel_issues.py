@@ -614,13 +614,8 @@ def render(results: dict[str, Any]) -> str:
     real = results.get("real")
     if real:
         parts += ["", *_render_real(real)]
-    missing = [part for part in ("synthetic", "real") if not results.get(part)]
-    if missing:
-        parts += [
-            "",
-            f"Not run in this invocation: {', '.join(missing)} part. The full run is "
-            "`python benchmarks/multilabel_issues.py`.",
-        ]
+    done = {part: results.get(part) for part in common.PARTS}
+    parts += common.not_run(done, "python benchmarks/multilabel_issues.py")
     return "\n".join(parts)
 
 
@@ -857,20 +852,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--configs", type=_parse_configs, default=None, help="N x K list, e.g. 1e5x20,1e6x100"
     )
-    parser.add_argument(
-        "--parts",
-        default="synthetic,real",
-        help="comma-separated subset of synthetic,real (default both)",
-    )
+    common.add_parts_option(parser)
     parser.add_argument(
         "--quick",
         action="store_true",
         help="1e4x20 and 1e5x20 only; writes multilabel_issues_quick.json, not the docs",
     )
     args = parser.parse_args(argv)
-    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
-    if not parts or parts - {"synthetic", "real"}:
-        parser.error("--parts takes synthetic and/or real")
+    parts = common.chosen_parts(parser, args.parts)
     configs = args.configs or list(QUICK_CONFIGS if args.quick else CONFIGS)
     repeats = args.repeats if args.repeats is not None else 3
     if repeats < 1:

@@ -1,4 +1,4 @@
-"""labelwise vs cleanlab 2.9.0: outlier scores and near-duplicate groups on synthetic embeddings.
+"""labelwise vs cleanlab 2.9.0: outlier scores and near-duplicate groups, synthetic and real.
 
 Data (seed 0, float32, cached as .npy in ``benchmarks/.cache/``): 10 Gaussian clusters in d
 dimensions, each row its cluster's centre (standard normal) plus 0.5 x standard normal noise.
@@ -18,10 +18,19 @@ Runs (each in a fresh subprocess, measured as ``_common.py`` describes), per (n,
 
 Both libraries use their defaults: cosine distance (d > 3), k = 10 neighbours.
 
+**Real data** (``--parts real``; no ground truth, so only speed and agreement): scikit-learn's
+bundled digits (``sklearn.datasets.load_digits``, 1,797 x 64, no download) and the features
+``X`` of every ``multilabel_*`` folder of ``labelwise.datasets.data_dir()`` (default
+``../shared/data``; train and test concatenated, or ``X.npy`` where the source has no split),
+as float64; a missing data folder or a broken dataset is skipped with a message. The ``flags``
+and ``groups`` runs above, per dataset: time, flagged rows (rows in a group) and the Jaccard
+index of the two libraries' flagged sets, and the number of groups.
+
 Usage::
 
     python benchmarks/outliers_duplicates.py                   # n in {1e4, 1e5} x d in {32, 256}
     python benchmarks/outliers_duplicates.py --sizes 1e4       # the small half only
+    python benchmarks/outliers_duplicates.py --parts real      # the real feature matrices only
     python benchmarks/outliers_duplicates.py --quick           # n = 1e4, 1 repeat (smoke test)
 
 ``--repeats R`` (default 3) runs labelwise R times; cleanlab runs R times below n = 1e5 and
@@ -44,6 +53,8 @@ SECTION = "outliers_duplicates"
 SIZES = (10_000, 100_000)
 DIMS = (32, 256)
 TASKS = ("scores", "flags", "groups")
+#: Without ground truth, scores have nothing to be checked against: flags and groups only.
+REAL_TASKS = ("flags", "groups")
 LARGE = 100_000  # from here on cleanlab runs once
 WARMUP_ROWS = 2000
 TIMEOUT = 3600.0
@@ -53,13 +64,10 @@ N_CLUSTERS, SPREAD, FRACTION = 10, 0.5, 0.01
 # --------------------------------------------------------------------------- data
 
 
-def data_paths(n: int, d: int) -> dict[str, Path]:
-    return common.cache_paths(f"emb_{n}_{d}", ("X", "out", "pairs"))
-
-
 def generate(n: int, d: int) -> dict[str, Path]:
     """Clusters with planted outliers and copies (``tests/_embeddings.py``), cached as .npy."""
-    return common.cached(data_paths(n, d), f"{n:,} x {d}", lambda: _generate(n, d))
+    paths = common.cache_paths(f"emb_{n}_{d}", ("X", "out", "pairs"))
+    return common.cached(paths, f"{n:,} x {d}", lambda: _generate(n, d))
 
 
 def _generate(n: int, d: int) -> dict[str, np.ndarray]:
@@ -79,6 +87,45 @@ def _generate(n: int, d: int) -> dict[str, np.ndarray]:
         "out": outliers,
         "pairs": np.stack([sources, copies], axis=1),
     }
+
+
+def real_matrices() -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Digits and the ``X`` of every ``multilabel_*`` folder, saved to the cache as float64 .npy:
+    ``{"name", "source", "path"}`` per dataset, and ``{"name", "reason"}`` per skipped one."""
+    from sklearn.datasets import load_digits
+
+    loaders: list[tuple[str, Any]] = [
+        ("digits", lambda: (load_digits().data, "sklearn.datasets.load_digits"))
+    ]
+    skipped = []
+    folders = common.multilabel_folders()
+    if not folders:
+        reason = "no multilabel_* folders under LABELWISE_DATA (default ../shared/data)"
+        print(f"real data: multilabel_* skipped, {reason}", flush=True)
+        skipped.append({"name": "multilabel_*", "reason": reason})
+    for folder in folders:
+
+        def load(folder: Path = folder) -> tuple[np.ndarray, str]:
+            x, _, source = common.load_multilabel_xy(folder)
+            return x, f"{folder.name}, {source}"
+
+        loaders.append((folder.name.removeprefix("multilabel_"), load))
+    found = []
+    for name, load in loaders:
+        try:
+            x, source = load()
+            x = np.asarray(x, dtype=np.float64)
+            if x.ndim != 2 or not np.isfinite(x).all():
+                raise ValueError(f"X of shape {x.shape} is not a finite matrix")
+        except Exception as exc:  # a broken dataset is skipped, not fatal
+            reason = f"{type(exc).__name__}: {exc}"
+            print(f"{name}: skipped, {reason}", flush=True)
+            skipped.append({"name": name, "reason": reason})
+            continue
+        paths = common.cache_paths(f"odreal_{name}", ("X",))
+        common.save_arrays(paths, {"X": x})
+        found.append({"name": name, "source": source, "path": paths["X"]})
+    return found, skipped
 
 
 # --------------------------------------------------------------------------- the worker
@@ -164,6 +211,14 @@ def score_quality(scores: np.ndarray, outliers: np.ndarray) -> dict[str, float]:
     }
 
 
+def group_counts(group: np.ndarray) -> dict[str, int]:
+    """Number of groups and of rows in a group, from group ids (-1: none)."""
+    return {
+        "n_groups": int(np.bincount(group[group >= 0]).size),
+        "n_flagged": int((group >= 0).sum()),
+    }
+
+
 def group_quality(group: np.ndarray, pairs: np.ndarray) -> dict[str, Any]:
     """Precision/recall of planted copy pairs (same group) and of planted rows (flagged)."""
     a, b = group[pairs[:, 0]], group[pairs[:, 1]]
@@ -172,8 +227,7 @@ def group_quality(group: np.ndarray, pairs: np.ndarray) -> dict[str, Any]:
     predicted = int((sizes * (sizes - 1) // 2).sum())
     rows = common.prf(np.flatnonzero(group >= 0), np.unique(pairs))
     return {
-        "n_groups": int(sizes.size),
-        "n_flagged": int((group >= 0).sum()),
+        **group_counts(group),
         "pair_precision": found / predicted if predicted else 0.0,
         "pair_recall": found / pairs.shape[0],
         "row_precision": rows["precision"],
@@ -193,44 +247,40 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- measuring
 
 
-def run_one(lib: str, task: str, n: int, d: int, label: str) -> dict[str, Any]:
+def run_one(lib: str, task: str, features: Path, tag: str, label: str) -> dict[str, Any]:
     """One isolated run; adds the output under ``"_out"`` and prints a line."""
     spec = {
         "script": "outliers_duplicates",
         "lib": lib,
         "func": task,
-        "features": data_paths(n, d)["X"],
-        "out": common.CACHE_DIR / f"out_od_{lib}_{task}_{n}_{d}.npy",
+        "features": features,
+        "out": common.CACHE_DIR / f"out_od_{lib}_{task}_{tag}.npy",
     }
     return common.measure(spec, label, timeout=TIMEOUT)
 
 
-def compare(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any]:
-    paths = generate(n, d)
-    outliers, pairs = np.load(paths["out"]), np.load(paths["pairs"])
+def compare(
+    row: dict[str, Any],
+    features: Path,
+    name: str,
+    repeats: dict[str, int],
+    quality: Any,
+) -> dict[str, Any]:
+    """Both libraries on ``row["task"]``: summaries with ``quality(output)``, then agreement."""
+    task = row["task"]
+    tag = name.replace(",", "").replace(" ", "_")
 
     def one(lib: str, rep: int) -> dict[str, Any]:
-        return run_one(lib, task, n, d, f"[{n:,} x {d} {task} #{rep + 1}]")
+        return run_one(lib, task, features, tag, f"[{name} {task} #{rep + 1}]")
 
     runs = common.alternate(repeats, one)
-    row: dict[str, Any] = {
-        "N": n,
-        "d": d,
-        "task": task,
-        "features_MB": paths["X"].stat().st_size / common.MIB,
-    }
     outs = {}
     for lib in common.LIBRARIES:
         row[lib] = summary = common.summarise(runs[lib])
         if not common.ok(summary):
             continue
         out = outs[lib] = next(run["_out"] for run in runs[lib] if "error" not in run)
-        if task == "scores":
-            summary.update(score_quality(out, outliers))
-        elif task == "flags":
-            summary.update(n_flagged=int(out.sum()), **common.prf(np.flatnonzero(out), outliers))
-        else:
-            summary.update(group_quality(out, pairs))
+        summary.update(quality(out))
     if len(outs) == 2:
         ours, theirs = outs["labelwise"], outs["cleanlab"]
         row["ratio"] = row["cleanlab"]["median_sec"] / row["labelwise"]["median_sec"]
@@ -245,6 +295,52 @@ def compare(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any
             row.update(common.set_agreement(np.flatnonzero(ours >= 0), np.flatnonzero(theirs >= 0)))
             row["same_groups"] = same_partition(ours, theirs)
     return row
+
+
+def compare_synthetic(n: int, d: int, task: str, repeats: dict[str, int]) -> dict[str, Any]:
+    """One synthetic (n, d) and task, against the planted outliers and copies."""
+    paths = generate(n, d)
+    outliers, pairs = np.load(paths["out"]), np.load(paths["pairs"])
+
+    def quality(out: np.ndarray) -> dict[str, Any]:
+        if task == "scores":
+            return score_quality(out, outliers)
+        if task == "flags":
+            return {"n_flagged": int(out.sum()), **common.prf(np.flatnonzero(out), outliers)}
+        return group_quality(out, pairs)
+
+    row: dict[str, Any] = {
+        "N": n,
+        "d": d,
+        "task": task,
+        "features_MB": paths["X"].stat().st_size / common.MIB,
+    }
+    return compare(row, paths["X"], f"{n:,} x {d}", repeats, quality)
+
+
+def run_real(tasks: list[str], repeats: int) -> dict[str, Any]:
+    """The real feature matrices: each task in ``REAL_TASKS`` ``repeats`` times per library."""
+    matrices, skipped = real_matrices()
+    rows = []
+    for matrix in matrices:
+        n, d = np.load(matrix["path"], mmap_mode="r").shape
+        for task in tasks:
+            print(f"{matrix['name']} ({n:,} x {d}): {task}", flush=True)
+            row: dict[str, Any] = {
+                "name": matrix["name"],
+                "source": matrix["source"],
+                "N": int(n),
+                "d": int(d),
+                "task": task,
+                "features_MB": matrix["path"].stat().st_size / common.MIB,
+            }
+
+            def quality(out: np.ndarray, task: str = task) -> dict[str, Any]:
+                return {"n_flagged": int(out.sum())} if task == "flags" else group_counts(out)
+
+            reps = dict.fromkeys(common.LIBRARIES, repeats)
+            rows.append(compare(row, matrix["path"], matrix["name"], reps, quality))
+    return {"rows": rows, "skipped": skipped}
 
 
 # --------------------------------------------------------------------------- docs
@@ -290,33 +386,53 @@ def _time(row: dict[str, Any], lib: str) -> str:
     return "failed" if "error" in s else common.fmt_sec(s["median_sec"])
 
 
+def _table(
+    rows: list[dict[str, Any]], columns: dict[str, Any], lead: dict[str, Any] | None = None
+) -> str:
+    """``lead`` columns, the speed columns, then ``columns`` (header -> cell function)."""
+    lead = lead or {}
+    cells = [
+        [*(fmt(r) for fmt in lead.values()), *_speed(r), *(fmt(r) for fmt in columns.values())]
+        for r in rows
+    ]
+    return common.md_table([*lead, *SPEED_HEADERS, *columns], cells)
+
+
+def _same(r: dict[str, Any]) -> str:
+    return {True: "yes", False: "no"}.get(r.get("same_groups"), "–")
+
+
 def render(results: dict[str, Any]) -> str:
     m = results["meta"]
-    rows = results["rows"]
     head = (
         f"Generated {m['date_utc']} UTC by `{m['command']}` (labelwise {m['labelwise']}, "
         f"cleanlab {m['cleanlab']}; {m['cpus']} CPUs). labelwise ran {m['repeats']} time(s) per "
         "cell, cleanlab as many below n = 10⁵ and once from there (median times). Memory: peak "
-        "anonymous-RSS growth during the call (the float32 features are not counted). Each "
-        "quality cell is labelwise / cleanlab."
+        "anonymous-RSS growth during the call (the input features are not counted). Each "
+        "quality cell is labelwise / cleanlab. Both libraries use their defaults: cosine "
+        "distance, k = 10."
     )
-    data = (
+    parts = ["## Outliers and near duplicates", "", head]
+    if results["rows"]:
+        parts += ["", *_render_synthetic(results["rows"])]
+    if results.get("real"):
+        parts += ["", *_render_real(results["real"])]
+    done = {"synthetic": results["rows"], "real": results.get("real")}
+    parts += common.not_run(done, "python benchmarks/outliers_duplicates.py --sizes 1e4")
+    return "\n".join(parts)
+
+
+def _render_synthetic(rows: list[dict[str, Any]]) -> list[str]:
+    def table(task: str, columns: dict[str, Any]) -> str:
+        return _table([r for r in rows if r["task"] == task], columns)
+
+    return [
+        "### Synthetic embeddings",
+        "",
         "Data: 10 Gaussian clusters in d dimensions (centres standard normal, noise 0.5 × "
         "standard normal), float32, seed 0; 1% of rows replaced by planted outliers (standard "
         "normal vectors of the same typical norm, pointing away from every cluster) and 1% by "
-        "planted copies of other rows (half exact, half plus 5·10⁻⁴ noise). Both libraries use "
-        "their defaults: cosine distance, k = 10."
-    )
-    tables = ["## Outliers and near duplicates (synthetic embeddings)", "", data, "", head]
-
-    def table(task: str, columns: dict[str, Any]) -> str:
-        """The speed columns, then ``columns`` (header -> cell function), one row per size."""
-        cells = [
-            [*_speed(r), *(fmt(r) for fmt in columns.values())] for r in rows if r["task"] == task
-        ]
-        return common.md_table([*SPEED_HEADERS, *columns], cells)
-
-    tables += [
+        "planted copies of other rows (half exact, half plus 5·10⁻⁴ noise).",
         "",
         "**Outlier scores**: `outlier_scores(features=X)` vs "
         "`OutOfDistribution().fit_score(features=X)`. Recall: planted outliers among the "
@@ -360,11 +476,60 @@ def render(results: dict[str, Any]) -> str:
                 "pair recall": lambda r: _both(r, "pair_recall"),
                 "row precision": lambda r: _both(r, "row_precision"),
                 "Jaccard (rows)": lambda r: common.fmt_frac(r.get("jaccard"), 4),
-                "same groups": lambda r: {True: "yes", False: "no"}.get(r.get("same_groups"), "–"),
+                "same groups": _same,
             },
         ),
     ]
-    return "\n".join(tables)
+
+
+def _render_real(real: dict[str, Any]) -> list[str]:
+    lead = {"dataset": lambda r: r["name"]}
+    rows = real["rows"]
+    parts = [
+        "### Real feature matrices (no ground truth)",
+        "",
+        "scikit-learn's bundled digits (`load_digits`, 8 × 8 grey levels) and the features `X` of "
+        "every `multilabel_*` folder of `../shared/data` (train and test concatenated, or "
+        "`X.npy` where the source has no split), as float64. Nothing is planted, so there is "
+        "nothing to score against: the tables give speed and how far the two libraries agree "
+        "(Jaccard index of their flagged rows, rows in a group for duplicates).",
+        "",
+        "**Outlier flags**: `find_outliers(features=X)` vs Datalab's `outlier` check.",
+        "",
+        _table(
+            [r for r in rows if r["task"] == "flags"],
+            {
+                "flagged": lambda r: _both(r, "n_flagged", _count),
+                "Jaccard": lambda r: common.fmt_frac(r.get("jaccard"), 4),
+            },
+            lead,
+        ),
+        "",
+        "**Near duplicates**: `find_near_duplicates(X)` vs Datalab's `near_duplicate` check "
+        "(its per-row sets merged into groups).",
+        "",
+        _table(
+            [r for r in rows if r["task"] == "groups"],
+            {
+                "groups": lambda r: _both(r, "n_groups", _count),
+                "rows in groups": lambda r: _both(r, "n_flagged", _count),
+                "Jaccard (rows)": lambda r: common.fmt_frac(r.get("jaccard"), 4),
+                "same groups": _same,
+            },
+            lead,
+        ),
+    ]
+    notes = []
+    for r in rows:
+        for lib in common.LIBRARIES:
+            s = r.get(lib)
+            if s and "error" in s:  # the exception's message: the last line the worker printed
+                reason = s["error"].rsplit(" | ", 1)[-1].strip()
+                notes.append(f"{r['name']} ({r['task']}): {lib} failed, {reason}")
+    notes += [f"{skip['name']}: **skipped**, {skip['reason']}." for skip in real["skipped"]]
+    if notes:
+        parts += ["", *(f"- {note}" for note in notes)]
+    return parts
 
 
 # --------------------------------------------------------------------------- main
@@ -378,6 +543,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--dims", type=common.parse_ints, default=list(DIMS), help="d, e.g. 32,256")
     parser.add_argument("--tasks", default=",".join(TASKS), help="scores,flags,groups")
+    common.add_parts_option(parser, "; real: flags and groups")
     parser.add_argument(
         "--quick", action="store_true", help="n = 1e4, 1 repeat; docs/benchmarks.md left alone"
     )
@@ -385,14 +551,18 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [10_000] if args.quick else args.sizes
     repeats = 1 if args.quick else args.repeats
     tasks = [task for task in args.tasks.split(",") if task in TASKS]
+    parts = common.chosen_parts(parser, args.parts)
     results: dict[str, Any] = {"meta": {**common.meta(), "repeats": repeats}, "rows": []}
-    for n in sizes:
-        for d in args.dims:
-            for task in tasks:
-                cl_runs = 1 if n >= LARGE else repeats
-                both = {"labelwise": repeats, "cleanlab": cl_runs}
-                print(f"{n:,} x {d}: {task}", flush=True)
-                results["rows"].append(compare(n, d, task, both))
+    if "synthetic" in parts:
+        for n in sizes:
+            for d in args.dims:
+                for task in tasks:
+                    cl_runs = 1 if n >= LARGE else repeats
+                    both = {"labelwise": repeats, "cleanlab": cl_runs}
+                    print(f"{n:,} x {d}: {task}", flush=True)
+                    results["rows"].append(compare_synthetic(n, d, task, both))
+    if "real" in parts:
+        results["real"] = run_real([task for task in REAL_TASKS if task in tasks], repeats)
     common.publish(SECTION, results, render(results), quick=args.quick)
 
 

@@ -1,6 +1,7 @@
-"""labelwise vs cleanlab 2.9.0: regression label issues on synthetic data with known corruptions.
+"""labelwise vs cleanlab 2.9.0: regression label issues on data with known corruptions.
 
-Three scenarios, 10% of the targets corrupted (seed 0), cached as .npy in ``benchmarks/.cache/``:
+**Synthetic** (``--parts synthetic``). Three scenarios, 10% of the targets corrupted (seed 0),
+cached as .npy in ``benchmarks/.cache/``:
 
 - ``symmetric``: signal ~ U(2, 12); target = signal + N(0, 1); prediction = signal + N(0, 0.5^2);
   corrupted targets moved up or down (random sign) by U(3, 8). labelwise: ``noise="symmetric"``.
@@ -20,11 +21,22 @@ this script's ``WORKER_CALLS``) with the measurement of ``_common.py``: a warm-u
 at every N, and with its default ``method="outre"`` (a k-NN outlier score with k = N / 2) only up
 to ``--outre-max`` (it takes ~16 s at N = 1e4).
 
+**Real data** (``--parts real``): scikit-learn's bundled diabetes data (``load_diabetes``, 442 x
+10, no download). 10% of the targets (44 rows, drawn with seed 0, the same rows in both
+scenarios) are corrupted: ``symmetric`` adds +-3 target standard deviations (random sign),
+``lower`` subtracts U(1, 3) standard deviations. Predictions: 5-fold out-of-fold
+``cross_val_predict`` of ``make_pipeline(StandardScaler(), Ridge(alpha=1.0))`` fitted on the
+corrupted targets (``KFold(5, shuffle=True, random_state=0)``). labelwise:
+``find_regression_issues`` with ``noise="symmetric"`` / ``"lower"``; cleanlab: the residual
+score only, its precision and recall taken at labelwise's number of flags. Measured as above,
+``--repeats`` times each.
+
 Usage::
 
     python benchmarks/regression_issues.py                      # N in 1e4, 1e5, 1e6, 3 repeats
     python benchmarks/regression_issues.py --sizes 1e4,1e5      # the smaller sizes only
     python benchmarks/regression_issues.py --no-outre           # skip cleanlab's 'outre'
+    python benchmarks/regression_issues.py --parts real         # the diabetes part only
     python benchmarks/regression_issues.py --render-only        # docs from the saved JSON
 
 Writes ``benchmarks/results/regression_issues.json`` and the ``regression_issues`` section of
@@ -49,6 +61,11 @@ FRACTION = 0.1
 OUTRE_MAX = 10_000
 RUNS = ("labelwise", "cleanlab_residual", "cleanlab_outre")
 WARMUP_ROWS = 2000
+#: Real-data scenario -> labelwise's ``noise``; the corruption in target standard deviations.
+REAL_SCENARIOS = {"symmetric": "symmetric", "lower": "lower"}
+REAL_SHIFT = {"symmetric": 3.0, "lower": (1.0, 3.0)}
+CV_FOLDS = 5
+REAL_MODEL = "make_pipeline(StandardScaler(), Ridge(alpha=1.0))"
 
 
 # --------------------------------------------------------------------------- data
@@ -88,6 +105,43 @@ def _generate(scenario: str, n: int) -> dict[str, np.ndarray]:
         y[bad] *= rng.uniform(0.2, 0.8, k)
     arrays["y"] = y
     return arrays
+
+
+def diabetes(scenario: str) -> tuple[dict[str, Path], dict[str, Any]]:
+    """``load_diabetes`` with 10% of the targets corrupted (seed 0) and out-of-fold ridge
+    predictions fitted on them, saved to the cache (it takes well under a second); the paths
+    and a description (size, target sd, CV R^2 against the given and the clean targets)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_diabetes(return_X_y=True)
+    n = y.size
+    rng = np.random.default_rng(0)
+    bad = np.sort(rng.choice(n, int(FRACTION * n), replace=False))
+    sd = float(y.std())
+    given = y.copy()
+    if scenario == "symmetric":
+        given[bad] += rng.choice([-1.0, 1.0], bad.size) * REAL_SHIFT["symmetric"] * sd
+    else:
+        given[bad] -= rng.uniform(*REAL_SHIFT["lower"], bad.size) * sd
+    model = make_pipeline(StandardScaler(), Ridge(alpha=1.0))
+    folds = KFold(CV_FOLDS, shuffle=True, random_state=0)
+    pred = cross_val_predict(model, x, given, cv=folds)
+    paths = common.cache_paths(f"reg_diabetes_{scenario}", ("y", "pred", "bad"))
+    common.save_arrays(paths, {"y": given, "pred": pred, "bad": bad})
+    info = {
+        "dataset": "diabetes",
+        "d": int(x.shape[1]),
+        "target_sd": sd,
+        "model": REAL_MODEL,
+        "cv_r2_given": float(r2_score(given, pred)),
+        "cv_r2_clean": float(r2_score(y, pred)),
+    }
+    return paths, info
 
 
 # --------------------------------------------------------------------------- the worker
@@ -134,19 +188,20 @@ WORKER_CALLS = {"regression": _prepare}
 # --------------------------------------------------------------------------- measuring
 
 
-def run_one(run: str, scenario: str, n: int, label: str) -> dict[str, Any]:
-    """One isolated run; adds ``"_scores"`` (and ``"_flags"``) and prints a line."""
-    paths = data_paths(scenario, n)
+def run_one(run: str, paths: dict[str, Path], noise: str, label: str) -> dict[str, Any]:
+    """One isolated run on the inputs at ``paths`` (``y``, ``pred``, optional ``unc``); adds
+    ``"_scores"`` (and ``"_flags"``) and prints a line."""
+    stem = paths["y"].stem.removesuffix("_y")
     spec = {
         "script": "regression_issues",
         "func": "regression",
         "lib": run,
-        "noise": NOISE[scenario],
+        "noise": noise,
         "y": paths["y"],
         "pred": paths["pred"],
-        "unc": paths["unc"] if scenario == "hetero" else "",
-        "out": common.CACHE_DIR / f"out_reg_{run}_{scenario}_{n}.npy",
-        "flags": common.CACHE_DIR / f"out_reg_{run}_{scenario}_{n}_flags.npy",
+        "unc": paths.get("unc", ""),
+        "out": common.CACHE_DIR / f"out_{stem}_{run}.npy",
+        "flags": common.CACHE_DIR / f"out_{stem}_{run}_flags.npy",
     }
     return common.measure(spec, label, outputs=(("_scores", "out"), ("_flags", "flags")), width=17)
 
@@ -162,25 +217,22 @@ def quality(scores: np.ndarray, bad: np.ndarray, is_bad: np.ndarray) -> dict[str
     return {"auroc": common.auroc(is_bad, scores), "r_precision": common.prf(top, bad)["precision"]}
 
 
-def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
-    """The runs on one scenario and size, alternating the order of the fast ones."""
+def compare(
+    row: dict[str, Any], paths: dict[str, Path], repeats: dict[str, int], label: str
+) -> dict[str, Any]:
+    """The runs on one input set (``row`` has its ``N`` and ``noise``), alternating the order of
+    the fast ones; quality against the corrupted rows ``paths["bad"]``."""
     from scipy.stats import spearmanr
 
-    paths = generate(scenario, n)
     bad = np.load(paths["bad"])
-    is_bad = np.zeros(n, dtype=bool)
+    is_bad = np.zeros(row["N"], dtype=bool)
     is_bad[bad] = True
 
     def one(run: str, rep: int) -> dict[str, Any]:
-        return run_one(run, scenario, n, f"[{scenario} {n:,} #{rep + 1}]")
+        return run_one(run, paths, row["noise"], f"[{label} #{rep + 1}]")
 
     runs = common.alternate({run: repeats[run] for run in RUNS}, one)
-    row: dict[str, Any] = {
-        "scenario": scenario,
-        "N": n,
-        "noise": NOISE[scenario],
-        "n_corrupted": int(bad.size),
-    }
+    row["n_corrupted"] = int(bad.size)
     first: dict[str, dict[str, Any]] = {}
     for run in RUNS:
         row[run] = common.summarise(runs[run], (*common.SUMMARY_KEYS, "runs"))
@@ -202,6 +254,28 @@ def compare(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
             rho = spearmanr(first["labelwise"]["_scores"], first["cleanlab_residual"]["_scores"])
             row["spearman"] = float(rho[0])
     return row
+
+
+def compare_synthetic(scenario: str, n: int, repeats: dict[str, int]) -> dict[str, Any]:
+    """One synthetic scenario and size."""
+    paths = generate(scenario, n)
+    if scenario != "hetero":
+        del paths["unc"]
+    row = {"scenario": scenario, "N": n, "noise": NOISE[scenario]}
+    return compare(row, paths, repeats, f"{scenario} {n:,}")
+
+
+def run_real(repeats: int) -> list[dict[str, Any]]:
+    """The diabetes scenarios: labelwise and cleanlab's residual score, ``repeats`` runs each."""
+    rows = []
+    for scenario, noise in REAL_SCENARIOS.items():
+        paths, info = diabetes(scenario)
+        n = int(np.load(paths["y"]).size)
+        print(f"diabetes {scenario} (n = {n}, CV R² {info['cv_r2_given']:.3f})", flush=True)
+        row = {"scenario": scenario, "N": n, "noise": noise, **info}
+        runs = {"labelwise": repeats, "cleanlab_residual": repeats, "cleanlab_outre": 0}
+        rows.append(compare(row, paths, runs, f"diabetes {scenario}"))
+    return rows
 
 
 # --------------------------------------------------------------------------- rendering
@@ -227,10 +301,27 @@ def _three(row: dict[str, Any], key: str, digits: int = 3) -> str:
 
 def render(results: dict[str, Any]) -> str:
     info = results["meta"]
-    sizes = sorted({row["N"] for row in results["rows"]})
-    parts = [
+    generated = (
         f"Generated {info['date_utc']} UTC by `{info['command']}` (labelwise "
-        f"{info['labelwise']}, cleanlab {info['cleanlab']}); N = "
+        f"{info['labelwise']}, cleanlab {info['cleanlab']})"
+    )
+    if not results["rows"]:
+        parts = [f"{generated}; {info['repeats']} repeat(s) of each run."]
+    else:
+        parts = _render_synthetic(results["rows"], generated, info)
+    if results.get("real"):
+        parts += ["", *_render_real(results["real"], info)]
+    done = {"synthetic": results["rows"], "real": results.get("real")}
+    parts += common.not_run(done, "python benchmarks/regression_issues.py")
+    return "\n".join(parts)
+
+
+def _render_synthetic(
+    rows: list[dict[str, Any]], generated: str, info: dict[str, Any]
+) -> list[str]:
+    sizes = sorted({row["N"] for row in rows})
+    parts = [
+        f"{generated}; N = "
         + ", ".join(f"{n:,}" for n in sizes)
         + f", {info['repeats']} repeat(s) of the fast runs, cleanlab `outre` once and only at "
         f"N ≤ {info['outre_max']:,}.",
@@ -245,7 +336,7 @@ def render(results: dict[str, Any]) -> str:
         "",
     ]
     speed, qual = [], []
-    for row in results["rows"]:
+    for row in rows:
         lw, res, outre = (row[run] for run in RUNS)
         name = f"{row['scenario']} {row['N']:,}"
         speed.append(
@@ -323,7 +414,62 @@ def render(results: dict[str, Any]) -> str:
         "builds a k-NN graph with k = N / 2. Time ratios are cleanlab's time over labelwise's "
         "(below 1: labelwise is slower).",
     ]
-    return "\n".join(parts)
+    return parts
+
+
+def _two(row: dict[str, Any], fmt: Any) -> str:
+    """``labelwise / cleanlab residual`` cells."""
+    return " / ".join(common.cell(row[run], fmt) for run in RUNS[:2])
+
+
+def _at_k(s: dict[str, Any], key: str) -> float:
+    """labelwise's own flags, cleanlab's lowest scores as many as labelwise flags."""
+    return s[key] if "n_flagged" in s else s["at_labelwise_k"][key]
+
+
+def _render_real(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:
+    first = rows[0]
+    body = [
+        [
+            row["scenario"],
+            f"{row['n_corrupted']:,}",
+            f"{common.fmt_frac(row['cv_r2_given'])} / {common.fmt_frac(row['cv_r2_clean'])}",
+            common.cell(row["labelwise"], lambda s: f"{s['n_flagged']:,}"),
+            _two(row, lambda s: common.fmt_frac(s["auroc"], 4)),
+            _two(row, lambda s: common.fmt_frac(_at_k(s, "precision"))),
+            _two(row, lambda s: common.fmt_frac(_at_k(s, "recall"))),
+            _two(row, lambda s: _sec(s["median_sec"])),
+            _ratio(row.get("ratio")),
+        ]
+        for row in rows
+    ]
+    return [
+        "### Real data: scikit-learn's diabetes",
+        "",
+        f"`load_diabetes` ({first['N']} × {first['d']}, bundled with scikit-learn), target "
+        f"standard deviation σ = {first['target_sd']:.1f}. 10% of the targets ("
+        f"{first['n_corrupted']} rows, seed 0, the same rows in both scenarios) corrupted: "
+        '**symmetric**, ±3σ (random sign), labelwise with `noise="symmetric"`; **lower**, '
+        'minus U(1, 3)·σ, labelwise with `noise="lower"`. Predictions: 5-fold out-of-fold '
+        f"`cross_val_predict` of `{first['model']}`, fitted on the corrupted targets. cleanlab: "
+        "the residual score, its precision and recall taken at labelwise's number of flags "
+        f"(its lowest scores). Times: median of {info['repeats']} run(s) in fresh processes.",
+        "",
+        common.md_table(
+            [
+                "scenario",
+                "corrupted",
+                "CV R² (given / clean targets)",
+                "labelwise flagged",
+                "AUROC (labelwise / residual)",
+                "precision (labelwise / residual)",
+                "recall (labelwise / residual)",
+                "s (labelwise / residual)",
+                "residual / labelwise",
+            ],
+            body,
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- main
@@ -345,18 +491,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="rewrite the docs section from benchmarks/results/regression_issues.json",
     )
+    common.add_parts_option(parser)
     args = parser.parse_args(argv)
     if args.render_only:
         saved = json.loads((common.RESULTS_DIR / f"{SECTION}.json").read_text())
         common.replace_section(SECTION, render(saved))
         print(render(saved))
         return
+    parts = common.chosen_parts(parser, args.parts)
     outre_max = 0 if args.no_outre else args.outre_max
     results: dict[str, Any] = {
         "meta": {**common.meta(), "repeats": args.repeats, "outre_max": outre_max},
         "rows": [],
     }
-    for scenario in SCENARIOS:
+    for scenario in SCENARIOS if "synthetic" in parts else ():
         for n in args.sizes:
             print(f"{scenario} N = {n:,}", flush=True)
             repeats = {
@@ -364,7 +512,9 @@ def main(argv: list[str] | None = None) -> None:
                 "cleanlab_residual": args.repeats,
                 "cleanlab_outre": 1 if n <= outre_max else 0,
             }
-            results["rows"].append(compare(scenario, n, repeats))
+            results["rows"].append(compare_synthetic(scenario, n, repeats))
+    if "real" in parts:
+        results["real"] = run_real(args.repeats)
     common.publish(SECTION, results, render(results))
 
 
