@@ -61,16 +61,20 @@ class BaseAggregator(BaseEstimator):
     ``n_iter_``; ``classes_`` and ``items_`` (the ids they refer to).
     """
 
-    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> None:
+    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray | None:
+        """Set the fitted state; return the consensus class codes when they are not simply the
+        argmax of ``probas_`` (e.g. ties broken by a rule), else None."""
         raise NotImplementedError
 
     def fit(self, annotations: Annotations, pred_probs: Any = None) -> BaseAggregator:
         """Learn from ``annotations`` (and, where the method uses it, a model's ``pred_probs``)."""
         checked = check_annotations(annotations)
-        self._fit(checked, pred_probs)
+        consensus = self._fit(checked, pred_probs)
+        if consensus is None:
+            consensus = np.argmax(self.probas_, axis=1)
         self.classes_ = checked.classes
         self.items_ = checked.items
-        self.labels_ = checked.classes[np.argmax(self.probas_, axis=1)]
+        self.labels_ = checked.classes[consensus]
         return self
 
     def _check_fitted(self, step: str) -> None:
@@ -93,9 +97,9 @@ class BaseAggregator(BaseEstimator):
         return np.asarray(self.probas_)
 
     def predict(self, annotations: Annotations) -> np.ndarray:
-        """Most probable class per item, in the data's own class names."""
-        probas = self.predict_proba(annotations)  # first: it refuses an unfitted aggregator
-        return self.classes_[np.argmax(probas, axis=1)]
+        """The consensus label per item (``labels_``), in the data's own class names."""
+        self.predict_proba(annotations)  # first: it refuses an unfitted or different input
+        return np.array(self.labels_, copy=True)
 
     def fit_predict(self, annotations: Annotations, pred_probs: Any = None) -> np.ndarray:
         return self.fit(annotations, pred_probs).labels_

@@ -231,7 +231,7 @@ class CrowdLab(BaseAggregator):
     def __init__(self, *, calibrate: bool = False) -> None:
         self.calibrate = calibrate
 
-    def _fit(self, annotations: Annotations, pred_probs: Any) -> None:
+    def _fit(self, annotations: Annotations, pred_probs: Any) -> np.ndarray:
         calibrate = check_bool(self.calibrate, "calibrate")
         if pred_probs is None:
             fail(
@@ -274,7 +274,7 @@ class CrowdLab(BaseAggregator):
         self.likelihood_ = final.likelihood
         self.source_quality_ = self._source_quality(annotations, final, n_per_item)
         self.n_iter_ = 2
-        self._consensus = consensus
+        return consensus
 
     @staticmethod
     def _source_quality(
@@ -298,18 +298,3 @@ class CrowdLab(BaseAggregator):
         share = final.model_weight / (final.model_weight + others)
         quality: np.ndarray = share * mean_score + (1.0 - share) * agreement
         return quality
-
-    def fit(self, annotations: Annotations, pred_probs: Any = None) -> CrowdLab:
-        """Fit the ensemble to ``annotations`` and the model's ``pred_probs`` (n_items, K).
-
-        ``pred_probs`` rows follow ``annotations.items`` and columns ``annotations.classes``,
-        and should be out-of-sample (cross-validated).
-        """
-        super().fit(annotations, pred_probs)
-        self.labels_ = self.classes_[self._consensus]
-        return self
-
-    def predict(self, annotations: Annotations) -> np.ndarray:
-        """The consensus labels ``labels_`` of the fitted annotations."""
-        self.predict_proba(annotations)
-        return np.asarray(self.labels_)

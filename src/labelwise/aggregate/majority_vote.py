@@ -97,7 +97,7 @@ class MajorityVote(BaseAggregator):
         self.tie_break = tie_break
         self.random_state = random_state
 
-    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> None:
+    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray:
         check_choice(self.tie_break, "tie_break", TIE_BREAKS)
         check_no_pred_probs(pred_probs, type(self).__name__)
         counts = annotations.vote_counts().toarray().astype(np.float64)
@@ -114,18 +114,7 @@ class MajorityVote(BaseAggregator):
         self.prior_ = prior
         self.source_quality_ = source_agreement(annotations, winners)
         self.n_iter_ = 0
-        self._winners = winners
-
-    def fit(self, annotations: Annotations, pred_probs: Any = None) -> MajorityVote:
-        """Count the votes; see the class docstring."""
-        super().fit(annotations, pred_probs)
-        self.labels_ = self.classes_[self._winners]
-        return self
-
-    def predict(self, annotations: Annotations) -> np.ndarray:
-        """The fitted ``labels_`` (ties broken as at fit time)."""
-        self.predict_proba(annotations)
-        return np.array(self.labels_, copy=True)
+        return winners
 
 
 class WeightedMajorityVote(BaseAggregator):
@@ -179,7 +168,7 @@ class WeightedMajorityVote(BaseAggregator):
         self.n_iter = n_iter
         self.random_state = random_state
 
-    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> None:
+    def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray:
         n_iter = check_int(self.n_iter, "n_iter", minimum=1)
         check_no_pred_probs(pred_probs, type(self).__name__)
         k = annotations.n_classes
@@ -213,15 +202,4 @@ class WeightedMajorityVote(BaseAggregator):
         self.weights_ = weights
         self.source_quality_ = source_agreement(annotations, consensus)
         self.n_iter_ = done
-        self._winners = consensus
-
-    def fit(self, annotations: Annotations, pred_probs: Any = None) -> WeightedMajorityVote:
-        """Iterate the weighted vote; see the class docstring."""
-        super().fit(annotations, pred_probs)
-        self.labels_ = self.classes_[self._winners]
-        return self
-
-    def predict(self, annotations: Annotations) -> np.ndarray:
-        """The fitted ``labels_`` (ties broken as at fit time)."""
-        self.predict_proba(annotations)
-        return np.array(self.labels_, copy=True)
+        return consensus
