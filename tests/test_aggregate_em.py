@@ -217,18 +217,23 @@ def test_a_source_that_never_answered():
         model = fit_quiet(cls(), ann)
         assert np.isnan(model.source_quality_[2]), cls.__name__
         assert np.isfinite(np.delete(model.source_quality_, 2)).all(), cls.__name__
+    # With no answers, its confusion rows are the Dirichlet prior's mean: (2*0.9 + 0.01) / 2.02
+    # on the diagonal; with no prior at all, uniform.
     ds = DawidSkene().fit(ann)
-    np.testing.assert_allclose(ds.confusions_[2], 0.5)
+    np.testing.assert_allclose(np.diag(ds.confusions_[2]), 1.81 / 2.02)
+    plain = DawidSkene(prior_strength=0).fit(ann)
+    np.testing.assert_allclose(plain.confusions_[2], 0.5)
 
 
 def test_unanimous_sources_are_trusted():
     M = np.tile(np.array([[0], [1], [2], [1], [0]]), (1, 4))
     ann = Annotations.from_matrix(M)
     for cls in (DawidSkene, OneCoinDawidSkene):
-        model = cls().fit(ann)
-        assert model.labels_.tolist() == [0, 1, 2, 1, 0]
-        assert model.probas_.max(axis=1).min() > 0.99
-        assert model.source_quality_.min() > 0.95
+        for strength, floor in ((0.0, 0.95), (2.0, 0.9)):  # the default prior pulls toward 0.9
+            model = cls(prior_strength=strength).fit(ann)
+            assert model.labels_.tolist() == [0, 1, 2, 1, 0]
+            assert model.probas_.max(axis=1).min() > 0.99
+            assert model.source_quality_.min() > floor, (cls.__name__, strength)
 
 
 def test_weighted_vote_ignores_an_adversary():

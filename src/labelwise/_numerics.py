@@ -139,3 +139,42 @@ def serial_when_small(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
 
     return wrapper
+
+
+@numba.njit(cache=True, nogil=True)
+def group_by_item(
+    item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """``(indptr, order)``: annotations ``order[indptr[i]:indptr[i + 1]]`` are item ``i``'s,
+    in their original order (a stable counting sort, O(annotations + items))."""
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    for j in range(item.size):
+        indptr[item[j] + 1] += 1
+    for i in range(n_items):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    order = np.empty(item.size, dtype=np.int64)
+    for j in range(item.size):
+        order[fill[item[j]]] = j
+        fill[item[j]] += 1
+    return indptr, order
+
+
+@numba.njit(cache=True, nogil=True)
+def last_of_each_pair(
+    indptr: np.ndarray, order: np.ndarray, source: np.ndarray, n_sources: int
+) -> np.ndarray:  # pragma: no cover
+    """Mask of the annotations that are the last (in table order) of their (item, source) pair.
+
+    Within each item, walk its annotations backwards and keep a source the first time it is
+    seen; ``seen[s]`` holds the item that last saw source ``s``, so it never needs clearing.
+    """
+    keep = np.zeros(order.size, dtype=np.bool_)
+    seen = np.full(n_sources, -1, dtype=np.int64)
+    for i in range(indptr.size - 1):
+        for p in range(indptr[i + 1] - 1, indptr[i] - 1, -1):
+            j = order[p]
+            if seen[source[j]] != i:
+                seen[source[j]] = i
+                keep[j] = True
+    return keep

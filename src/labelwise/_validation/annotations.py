@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelwise._numerics import group_by_item, last_of_each_pair
 from labelwise._validation._base import _first, fail, preview
 
 DUPLICATE_POLICIES = ("error", "keep", "last")
@@ -39,14 +40,11 @@ def check_columns(frame: object, columns: Sequence[str], *, name: str = "df") ->
 
 
 def check_duplicate_pairs(item: np.ndarray, source: np.ndarray, policy: str) -> np.ndarray:
-    """Row mask to keep under ``policy`` for repeated (item, source) pairs."""
-    keys = item.astype(np.int64) * (int(source.max(initial=0)) + 1) + source
-    if policy == "keep":
-        return np.ones(keys.size, dtype=bool)
-    # Last occurrence of each key: unique over the reversed order.
-    _, last_reversed = np.unique(keys[::-1], return_index=True)
-    keep = np.zeros(keys.size, dtype=bool)
-    keep[keys.size - 1 - last_reversed] = True
+    """Row mask to keep under ``policy`` for repeated (item, source) pairs (codes >= 0)."""
+    if policy == "keep" or item.size == 0:
+        return np.ones(item.size, dtype=bool)
+    indptr, order = group_by_item(item, int(item.max()) + 1)
+    keep = last_of_each_pair(indptr, order, source, int(source.max()) + 1)
     if policy == "error" and not keep.all():
         row = _first(~keep)  # an earlier copy of a pair that appears again later
         fail(

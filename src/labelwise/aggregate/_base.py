@@ -46,7 +46,7 @@ def vote_shares(annotations: Annotations) -> np.ndarray:
 
     The usual initialisation of EM aggregators (majority vote, soft).
     """
-    counts = annotations.vote_counts().toarray().astype(np.float64)
+    counts = annotations.dense_vote_counts()
     totals = counts.sum(axis=1, keepdims=True)
     k = annotations.n_classes
     return np.divide(counts, totals, out=np.full_like(counts, 1.0 / k), where=totals > 0)

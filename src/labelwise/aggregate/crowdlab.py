@@ -245,7 +245,7 @@ class CrowdLab(BaseAggregator):
         expected = (annotations.n_items, annotations.n_classes)
         if probs.shape != expected:
             fail("pred_probs", f"of shape {expected} (n_items, n_classes)", f"shape {probs.shape}")
-        counts = annotations.vote_counts().toarray().astype(np.float64)
+        counts = annotations.dense_vote_counts()
         n_per_item = counts.sum(axis=1)
         if not (n_per_item >= 2).any():
             fail(

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from labelwise._validation import check_choice, check_int, fail
-from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning, vote_shares
+from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning
 from labelwise.annotations import Annotations
 
 TIE_BREAKS = ("random", "prior")
@@ -100,17 +100,23 @@ class MajorityVote(BaseAggregator):
     def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray:
         check_choice(self.tie_break, "tie_break", TIE_BREAKS)
         check_no_pred_probs(pred_probs, type(self).__name__)
-        counts = annotations.vote_counts().toarray().astype(np.float64)
+        counts = annotations.dense_vote_counts()
         prior = annotations.class_counts() / annotations.n_annotations
+        winners = np.argmax(counts, axis=1)
+        # Counts are integers, so ties are exact; only the tied rows need a tie-breaker.
+        top = np.take_along_axis(counts, winners[:, None], axis=1)
+        tied = np.flatnonzero((counts == top).sum(axis=1) > 1)
         if self.tie_break == "random":
-            keys = np.random.default_rng(self.random_state).random(counts.shape)
-            winners = break_ties(counts, keys)
+            keys = np.random.default_rng(self.random_state).random((tied.size, counts.shape[1]))
+            winners[tied] = break_ties(counts[tied], keys)
         else:
-            # Counts are integers: a tie-breaker below 1 reorders only tied classes.
+            # A tie-breaker below 1 reorders only tied classes.
             rank = np.argsort(np.argsort(-prior, kind="stable"), kind="stable")
             bonus = 0.5 * (1.0 - rank / annotations.n_classes)
-            winners = np.argmax(counts + bonus, axis=1)
-        self.probas_ = vote_shares(annotations)
+            winners[tied] = np.argmax(counts[tied] + bonus, axis=1)
+        totals = counts.sum(axis=1, keepdims=True)
+        uniform = np.full_like(counts, 1.0 / annotations.n_classes)
+        self.probas_ = np.divide(counts, totals, out=uniform, where=totals > 0)
         self.prior_ = prior
         self.source_quality_ = source_agreement(annotations, winners)
         self.n_iter_ = 0
@@ -174,7 +180,7 @@ class WeightedMajorityVote(BaseAggregator):
         k = annotations.n_classes
         shape = (annotations.n_items, k)
         keys = np.random.default_rng(self.random_state).random(shape)
-        consensus = break_ties(annotations.vote_counts().toarray().astype(np.float64), keys)
+        consensus = break_ties(annotations.dense_vote_counts(), keys)
         weights = np.ones(annotations.n_sources)
         scores = np.zeros(shape)
         converged = False

@@ -1,0 +1,142 @@
+"""The compiled paths of the aggregators and of Annotations against plain numpy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import logsumexp
+
+from labelwise import Annotations
+from labelwise.aggregate import DawidSkene, MajorityVote, OneCoinDawidSkene, _kernels
+
+
+def random_annotations(seed: int, n_items=150, n_sources=9, k=4, unlabelled=10) -> Annotations:
+    """Sparse random answers with some repeated (item, source) pairs and unlabelled items."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "item": rng.integers(0, n_items - unlabelled, n),
+            "source": rng.integers(0, n_sources, n),
+            "label": rng.integers(0, k, n),
+        }
+    )
+    return Annotations.from_long(
+        frame, duplicates="keep", items=range(n_items), sources=range(n_sources), classes=range(k)
+    )
+
+
+def reference_dawid_skene(ann: Annotations, n_iter: int, pseudo: np.ndarray, one_coin=False):
+    """Dense textbook EM (MAP M-step with Dirichlet pseudo-counts), one annotation at a time."""
+    n, s, k = ann.n_items, ann.n_sources, ann.n_classes
+    votes = np.zeros((n, k))
+    np.add.at(votes, (ann.item, ann.label), 1.0)
+    totals = votes.sum(axis=1, keepdims=True)
+    post = np.where(totals > 0, votes / np.maximum(totals, 1), 1.0 / k)
+    labelled = totals[:, 0] > 0
+
+    def m_step(post):
+        counts = np.zeros((s, k, k))  # (source, true, answered)
+        np.add.at(counts, (ann.source, slice(None), ann.label), post[ann.item])
+        if one_coin:
+            acc = (np.trace(counts, axis1=1, axis2=2) + np.trace(pseudo)) / (
+                counts.sum(axis=(1, 2)) + pseudo.sum()
+            )
+            conf = np.broadcast_to(((1 - acc) / (k - 1))[:, None, None], (s, k, k)).copy()
+            conf[:, np.arange(k), np.arange(k)] = acc[:, None]
+        else:
+            conf = (counts + pseudo) / (counts + pseudo).sum(axis=2, keepdims=True)
+        return np.log(np.maximum(conf, 1e-10)), post[labelled].mean(axis=0)
+
+    log_conf, prior = m_step(post)
+    for _ in range(n_iter):
+        joint = np.tile(np.log(np.maximum(prior, 1e-10)), (n, 1))
+        np.add.at(joint, ann.item, log_conf[ann.source, :, ann.label])
+        post = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        log_conf, prior = m_step(post)
+    return post, np.exp(log_conf), prior
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("cls", [DawidSkene, OneCoinDawidSkene])
+@pytest.mark.parametrize(
+    ("strength", "accuracy", "smoothing"), [(0.0, 0.9, 0.01), (2.0, 0.9, 0.01), (3.0, 0.6, 0.0)]
+)
+def test_dawid_skene_equals_the_dense_reference(
+    monkeypatch, cls, parallel, strength, accuracy, smoothing
+):
+    if parallel:  # the chunked, per-thread-buffer path, on small data
+        monkeypatch.setattr(_kernels, "_PARALLEL_MIN", 0)
+    k = 4
+    pseudo = np.full((k, k), strength * (1 - accuracy) / (k - 1) + smoothing)
+    np.fill_diagonal(pseudo, strength * accuracy + smoothing)
+    for seed in range(3):
+        ann = random_annotations(seed, k=k)
+        model = cls(
+            max_iter=6,
+            tol=0.0,
+            prior_strength=strength,
+            prior_accuracy=accuracy,
+            smoothing=smoothing,
+        )
+        with pytest.warns(Warning, match="max_iter=6"):
+            model.fit(ann)
+        post, conf, prior = reference_dawid_skene(ann, 6, pseudo, one_coin=cls is OneCoinDawidSkene)
+        np.testing.assert_allclose(model.probas_, post, atol=1e-10)
+        np.testing.assert_allclose(model.confusions_, conf / conf.sum(2, keepdims=True), atol=1e-10)
+        np.testing.assert_allclose(model.priors_, prior, atol=1e-12)
+        assert model.n_iter_ == 6
+
+
+def test_prior_accuracy_must_be_a_share():
+    ann = random_annotations(0)
+    with pytest.raises(
+        ValueError, match=r"^`prior_accuracy` must be a share in \[0, 1\]; got 1\.5"
+    ):
+        DawidSkene(prior_accuracy=1.5).fit(ann)
+    with pytest.raises(ValueError, match=r"^`prior_strength` must be a finite number >= 0"):
+        DawidSkene(prior_strength=-1).fit(ann)
+
+
+def test_majority_vote_ties_only_drawn_for_tied_items():
+    # Untied items are the plain argmax whatever the seed; tied ones vary with the seed.
+    M = np.array([[0, 0, 1], [1, 1, 0], [0, 1, -1], [2, 1, -1], [2, 2, 2]])
+    ann = Annotations.from_matrix(M)
+    seen = {tuple(MajorityVote(random_state=seed).fit_predict(ann)) for seed in range(40)}
+    assert {labels[:2] + labels[4:] for labels in seen} == {(0, 1, 2)}
+    assert {labels[2] for labels in seen} == {0, 1}
+    assert {labels[3] for labels in seen} == {1, 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=60),
+    spread=st.sampled_from([1, 3, 10**9]),
+)
+def test_integer_ids_code_like_pandas(values, spread):
+    ids = np.asarray(values, dtype=np.int64) // spread  # dense (fast path) and sparse ids
+    frame = pd.DataFrame({"item": ids, "source": np.arange(ids.size), "label": ids % 3})
+    ann = Annotations.from_long(frame)
+    codes, uniques = pd.factorize(ids, sort=True)
+    np.testing.assert_array_equal(ann.item, codes)
+    np.testing.assert_array_equal(ann.items, uniques)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=1, max_size=80))
+def test_last_of_each_pair_matches_a_sort_based_reference(pairs):
+    item, source = np.asarray(pairs, dtype=np.int64).T
+    frame = pd.DataFrame({"item": item, "source": source, "label": 0})
+    last = Annotations.from_long(frame, duplicates="last", classes=[0, 1])
+    expected = ~frame.duplicated(["item", "source"], keep="last").to_numpy()
+    np.testing.assert_array_equal(last.items[last.item], item[expected])
+    np.testing.assert_array_equal(last.sources[last.source], source[expected])
+    if expected.all():
+        Annotations.from_long(frame, classes=[0, 1])  # no repeats: "error" accepts
+    else:
+        first = int(np.flatnonzero(~expected)[0])
+        with pytest.raises(ValueError, match=f"repeated pair\\(s\\), first at row {first}"):
+            Annotations.from_long(frame, classes=[0, 1])
