@@ -1,0 +1,113 @@
+"""Compiled passes over item-grouped votes for the label model.
+
+- :func:`pair_counts`: for every pair of sources, on how many items both voted and on how many
+  of those their votes were identical (one pass over the pairs of votes within each item);
+- :func:`onecoin_em_step`: one E-step and the M-step's sufficient statistics of the one-coin
+  label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
+  vote, so each item needs only its own votes and a K-vector).
+
+Items are processed in parallel chunks with per-chunk buffers summed at the end; no temporary
+of size votes x K.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["onecoin_em_step", "pair_counts"]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def pair_counts(
+    indptr: np.ndarray, source: np.ndarray, label: np.ndarray, n_sources: int, n_chunks: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """``(both, same)``, symmetric (n_sources, n_sources) int64 counts of the items on which
+    both sources voted and of those on which their votes were identical (zero diagonals).
+
+    ``source`` and ``label`` are in item-grouped order (``indptr`` delimits each item's votes).
+    A source voting twice on one item is not paired with itself.
+    """
+    n_items = indptr.size - 1
+    both = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
+    same = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        b = both[c]
+        s = same[c]
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            end = indptr[i + 1]
+            for p in range(indptr[i], end):
+                sp = source[p]
+                lp = label[p]
+                for q in range(p + 1, end):
+                    sq = source[q]
+                    if sq == sp:
+                        continue
+                    b[sp, sq] += 1
+                    if label[q] == lp:
+                        s[sp, sq] += 1
+    out_both = both[0]
+    out_same = same[0]
+    for c in range(1, n_chunks):
+        out_both += both[c]
+        out_same += same[c]
+    return out_both + out_both.T, out_same + out_same.T
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def onecoin_em_step(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    vote_weight: np.ndarray,
+    log_prior: np.ndarray,
+    posteriors: np.ndarray,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray, float]:  # pragma: no cover
+    """E-step of the one-coin model, and the M-step's expected counts, in one pass.
+
+    Per item ``i``: ``log T[i, k] = log_prior[k] + sum over its votes (s, l) with l == k of
+    vote_weight[s]`` (``vote_weight[s]`` = the source's dependency weight times its log-odds
+    ``log(a_s (K - 1) / (1 - a_s))``; the terms common to all classes cancel), normalised into
+    ``posteriors[i]``. Returns ``correct[s]`` = sum over the source's votes of the posterior of
+    the class it voted, ``class_totals[k]`` = sum of ``T[i, k]`` over items with a vote, and
+    the sum over items with a vote of the log-normaliser (the evidence up to a constant).
+    Items without votes are left untouched.
+    """
+    n_items, k = posteriors.shape
+    n_sources = vote_weight.size
+    correct = np.zeros((n_chunks, n_sources))
+    totals = np.zeros((n_chunks, k))
+    evidence = np.zeros(n_chunks)
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        row = np.empty(k)
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            start = indptr[i]
+            end = indptr[i + 1]
+            if end == start:
+                continue
+            for m in range(k):
+                row[m] = log_prior[m]
+            for p in range(start, end):
+                row[label[p]] += vote_weight[source[p]]
+            top = row[0]
+            for m in range(1, k):
+                top = max(top, row[m])
+            norm = 0.0
+            for m in range(k):
+                row[m] = np.exp(row[m] - top)
+                norm += row[m]
+            inverse = 1.0 / norm
+            for m in range(k):
+                row[m] *= inverse
+                posteriors[i, m] = row[m]
+                totals[c, m] += row[m]
+            evidence[c] += top + np.log(norm)
+            for p in range(start, end):
+                correct[c, source[p]] += row[label[p]]
+    out = correct[0]
+    for c in range(1, n_chunks):
+        out += correct[c]
+    return out, totals.sum(axis=0), float(evidence.sum())
