@@ -1,7 +1,7 @@
 """Files ↔ arrays: read labels and ``pred_probs``, write results atomically.
 
-With :mod:`labelwise.cli`, the only module that opens files. Supported formats, chosen by the
-file's extension:
+With :mod:`labelwise.cli`, the only module that opens files (it also keeps the answer logs
+of :class:`labelwise.weak.PromptLF`). Supported formats, chosen by the file's extension:
 
 - ``.npy``: a NumPy array (labels ``(n,)``, pred_probs ``(n, K)``). pred_probs are
   memory-mapped read-only, so a large file is neither copied into memory nor ever modified.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -465,3 +465,67 @@ def write_json_atomic(obj: Any, path: PathLike) -> None:
     text = json.dumps(obj, indent=2, default=_to_json) + "\n"
     with _atomic(path) as handle:
         handle.write(text.encode("utf-8"))
+
+
+def read_answer_log(path: PathLike) -> dict[str, str]:
+    """Answers logged by :func:`answer_log_writer`: ``{key: answer}``, empty when no file yet.
+
+    Lines that do not parse (the torn last line of an interrupted write) are skipped; a key
+    logged twice keeps its last answer.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from labelwise.io import answer_log_writer, read_answer_log
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "answers.jsonl"
+    >>> read_answer_log(path)
+    {}
+    >>> with answer_log_writer(path) as log:
+    ...     log("k1", "Is it spam? win $$$", "yes")
+    >>> read_answer_log(path)
+    {'k1': 'yes'}
+    """
+    file = Path(path)
+    if not file.exists():
+        return {}
+    answers: dict[str, str] = {}
+    with file.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if (
+                isinstance(record, dict)
+                and isinstance(record.get("key"), str)
+                and isinstance(record.get("answer"), str)
+            ):
+                answers[record["key"]] = record["answer"]
+    return answers
+
+
+@contextmanager
+def answer_log_writer(path: PathLike) -> Iterator[Callable[[str, str, str], None]]:
+    """Append ``(key, prompt, answer)`` records to a JSON Lines log, one line per answer.
+
+    Each line goes out in one ``write`` on a descriptor opened for appending, as soon as the
+    answer is logged: an interrupted run keeps every answer it paid for, and two processes
+    appending to the same log do not interleave their lines. A torn last line left by an
+    earlier crash is closed off first, so it cannot swallow the next record. Missing parent
+    folders are created.
+    """
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size and os.pread(descriptor, 1, size - 1) != b"\n":
+            os.write(descriptor, b"\n")
+
+        def write(key: str, prompt: str, answer: str) -> None:
+            record = {"key": key, "prompt": prompt, "answer": answer}
+            os.write(descriptor, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+
+        yield write
+    finally:
+        os.close(descriptor)

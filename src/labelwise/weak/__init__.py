@@ -12,6 +12,7 @@ from labelwise.weak._lf import ABSTAIN, LabelingFunction, Row, labeling_function
 from labelwise.weak.apply import apply
 from labelwise.weak.debias import ModelLF, debias_probs, debias_weights, probs_to_votes
 from labelwise.weak.embedding import EmbeddingLF, minilm_embedder
+from labelwise.weak.prompt import PromptLF
 
 __all__ = [
     "ABSTAIN",
@@ -19,6 +20,7 @@ __all__ = [
     "LabelingFunction",
     "LabelingFunctionError",
     "ModelLF",
+    "PromptLF",
     "Row",
     "apply",
     "debias_probs",

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from labelwise._validation import check_bool, check_int
 from labelwise._validation.weak import (
+    LabelingFunctionError,
     check_class_list,
     check_data,
     check_lf_list,
@@ -78,6 +79,8 @@ def _run_lf(lf: LabelingFunction, table: _Table, items: np.ndarray, progress: bo
     if lf.vectorized:
         try:
             raw = lf(table.frame)
+        except LabelingFunctionError:  # it already names itself and the row
+            raise
         except Exception as error:
             raise_lf_failure(lf.name, "the whole table (vectorized)", error)
         return check_lf_output(raw, n, lf.name)
