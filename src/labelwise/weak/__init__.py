@@ -9,6 +9,7 @@ reports each labeling function's coverage, overlaps, conflicts and accuracy.
 
 from labelwise._validation.weak import LabelingFunctionError
 from labelwise.weak._lf import ABSTAIN, LabelingFunction, Row, labeling_function
+from labelwise.weak.analysis import DatasetSummary, dataset_summary, summary
 from labelwise.weak.apply import apply
 from labelwise.weak.debias import ModelLF, debias_probs, debias_weights, probs_to_votes
 from labelwise.weak.embedding import EmbeddingLF, minilm_embedder
@@ -16,6 +17,7 @@ from labelwise.weak.prompt import PromptLF
 
 __all__ = [
     "ABSTAIN",
+    "DatasetSummary",
     "EmbeddingLF",
     "LabelingFunction",
     "LabelingFunctionError",
@@ -23,9 +25,11 @@ __all__ = [
     "PromptLF",
     "Row",
     "apply",
+    "dataset_summary",
     "debias_probs",
     "debias_weights",
     "labeling_function",
     "minilm_embedder",
     "probs_to_votes",
+    "summary",
 ]

@@ -113,7 +113,7 @@ def _distinct_votes(
     for values, mask, name in zip(raw, masks, names, strict=True):
         voted = values[~mask]
         try:
-            distinct = pd.unique(voted) if voted.dtype.kind == "O" else np.unique(voted)
+            distinct = pd.unique(voted)
         except TypeError:
             _fail_first_unhashable(values, np.flatnonzero(~mask), name, items)
             raise
@@ -140,7 +140,7 @@ def _codes(
     if not voted.size:
         return codes
     try:
-        found = lookup.get_indexer(pd.Index(values[voted], dtype=object))
+        found = lookup.get_indexer(pd.Index(values[voted]))
     except TypeError:
         _fail_first_unhashable(values, voted, lf_name, items)
         raise
@@ -241,7 +241,7 @@ def apply(
         known = _distinct_votes(raw, masks, [lf.name for lf in checked], items)
         if not known:
             fail_no_votes()
-    lookup = pd.Index(known, dtype=object)
+    lookup = pd.Index(known)
     width = np.int8 if len(known) < 127 else np.int16 if len(known) < 32767 else np.int32
     matrix = np.empty((items.size, len(checked)), dtype=width)
     for column, (lf, values, mask) in enumerate(zip(checked, raw, masks, strict=True)):
