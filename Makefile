@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/multilabel_issues.py
 	$(BIN)/python benchmarks/regression_issues.py
 	$(BIN)/python benchmarks/outliers_duplicates.py
+	$(BIN)/python benchmarks/aggregation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache labelwise-out
