@@ -1,12 +1,25 @@
-"""LabelModel, dependent_source_pairs, simulate_labeling_functions, RegressionLabelModel."""
+"""LabelModel, dependent_source_pairs and simulate_labeling_functions."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from labelwise import Annotations
-from labelwise.aggregate import DependentPairs, dependent_source_pairs
+from labelwise.aggregate import (
+    ConvergenceWarning,
+    DependentPairs,
+    LabelModel,
+    MajorityVote,
+    aggregate_multilabel,
+    dependent_source_pairs,
+)
+from labelwise.datasets import data_dir
+from labelwise.simulate import SimulatedLabelingFunctions, simulate_labeling_functions
 
 # ---------------------------------------------------------------------------- dependent pairs
 
@@ -83,3 +96,352 @@ def test_dependent_pairs_bad_inputs():
         dependent_source_pairs(ann, min_overlap=0)
     with pytest.raises(TypeError, match=r"`annotations` must be a labelwise.Annotations"):
         dependent_source_pairs(np.zeros((3, 3)))
+
+
+# ---------------------------------------------------------------------------- simulator
+
+
+def test_simulate_labeling_functions_rates_and_duplicates():
+    sim = simulate_labeling_functions(
+        40_000, 4, 3, class_balance=[0.6, 0.3, 0.1], n_duplicates=2, random_state=3
+    )
+    assert isinstance(sim, SimulatedLabelingFunctions)
+    ann = sim.annotations
+    assert (ann.n_items, ann.n_sources, ann.n_classes) == (40_000, 6, 3)
+    assert sim.accuracies.shape == sim.coverages.shape == (6,)
+    votes = ann.to_matrix()
+    for copy in (4, 5):
+        np.testing.assert_array_equal(votes[:, copy], votes[:, 0])
+        assert sim.accuracies[copy] == sim.accuracies[0]
+    voted = votes >= 0
+    np.testing.assert_allclose(voted.mean(axis=0), sim.coverages, atol=0.01)
+    right = (votes == sim.true_labels[:, None]).sum(axis=0) / voted.sum(axis=0)
+    np.testing.assert_allclose(right, sim.accuracies, atol=0.015)
+    np.testing.assert_allclose(np.bincount(sim.true_labels) / 40_000, [0.6, 0.3, 0.1], atol=0.01)
+    # wrong votes are uniform over the other classes
+    wrong = voted[:, 1] & (votes[:, 1] != sim.true_labels)
+    offset = (votes[wrong, 1] - sim.true_labels[wrong]) % 3
+    assert abs(np.mean(offset == 1) - 0.5) < 0.03
+    assert (ann.item[1:] >= ann.item[:-1]).all()  # item order, as from_matrix builds it
+    again = simulate_labeling_functions(
+        40_000, 4, 3, class_balance=[0.6, 0.3, 0.1], n_duplicates=2, random_state=3
+    )
+    np.testing.assert_array_equal(again.annotations.label, ann.label)
+
+
+def test_simulate_labeling_functions_bad_inputs():
+    with pytest.raises(ValueError, match=r"`coverage` must be a number in \[0, 1\] or a pair"):
+        simulate_labeling_functions(10, 3, 2, coverage=(0.5, 1.5))
+    with pytest.raises(ValueError, match=r"`class_balance` must be None or 2 non-negative"):
+        simulate_labeling_functions(10, 3, 2, class_balance=[0.2, 0.2, 0.6])
+    with pytest.raises(ValueError, match=r"`n_duplicates` must be an integer >= 0; got -1\."):
+        simulate_labeling_functions(10, 3, 2, n_duplicates=-1)
+    with pytest.raises(ValueError, match=r"`n_classes` must be an integer >= 2; got 1\."):
+        simulate_labeling_functions(10, 3, 1)
+
+
+# ---------------------------------------------------------------------------- recovery
+
+#: Tolerance of the recovery test: mean absolute error of the estimated LF accuracies at
+#: n = 20,000 items and m = 10 LFs (measured: 0.004 to 0.011 over these seeds).
+ACCURACY_TOLERANCE = 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["triplet+em", "triplet", "em"])
+def test_recovers_known_accuracies_over_seeds(method):
+    errors = []
+    for seed in range(20):
+        k = (2, 3, 5)[seed % 3]
+        sim = simulate_labeling_functions(20_000, 10, k, random_state=seed)
+        model = LabelModel(method=method).fit(sim.annotations)
+        errors.append(np.abs(model.accuracies_ - sim.accuracies).mean())
+        np.testing.assert_array_equal(model.source_quality_, model.accuracies_)
+    assert max(errors) < ACCURACY_TOLERANCE, errors
+
+
+def test_estimates_an_imbalanced_class_balance_and_beats_majority_vote():
+    balance = np.array([0.8, 0.15, 0.05])
+    for seed in range(3):
+        sim = simulate_labeling_functions(20_000, 10, 3, class_balance=balance, random_state=seed)
+        model = LabelModel().fit(sim.annotations)
+        np.testing.assert_allclose(model.class_balance_, balance, atol=0.01)
+        mv = MajorityVote(random_state=0).fit(sim.annotations)
+        assert (model.labels_ == sim.true_labels).mean() > (
+            mv.labels_ == sim.true_labels
+        ).mean() + 0.03
+
+
+def test_given_class_balance_is_held_and_triplet_alone_needs_no_em():
+    sim = simulate_labeling_functions(5000, 8, 2, random_state=1)
+    model = LabelModel(method="triplet", class_balance=[0.3, 0.7]).fit(sim.annotations)
+    np.testing.assert_allclose(model.class_balance_, [0.3, 0.7])
+    assert model.n_iter_ == 0
+    assert np.abs(model.accuracies_ - sim.accuracies).mean() < 0.03
+
+
+def test_triplet_em_needs_fewer_iterations_than_em():
+    sim = simulate_labeling_functions(20_000, 10, 2, random_state=5)
+    fast = LabelModel().fit(sim.annotations)
+    slow = LabelModel(method="em").fit(sim.annotations)
+    assert fast.n_iter_ < slow.n_iter_
+    np.testing.assert_allclose(fast.accuracies_, slow.accuracies_, atol=1e-3)
+
+
+def test_probas_items_without_votes_and_ties():
+    votes = np.array([[0, 0, 1], [1, 1, -1], [-1, -1, -1], [0, -1, 1]] * 50)
+    ann = Annotations.from_matrix(votes)
+    model = LabelModel().fit(ann)
+    np.testing.assert_allclose(model.probas_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.probas_[2], model.class_balance_)
+    top = np.argmax(model.class_balance_)
+    assert model.labels_[2] == top
+    # an exact tie (uniform balance, nobody voted) goes to the first class
+    tie = LabelModel(class_balance=[0.5, 0.5]).fit(ann)
+    assert tie.labels_[2] == 0
+    np.testing.assert_array_equal(model.predict(ann), model.labels_)
+    np.testing.assert_array_equal(model.predict_proba(ann), model.probas_)
+
+
+def test_one_sided_rules_do_not_collapse():
+    """Keyword rules that only ever vote one class: class-dependent coverage keeps the label
+    model from explaining every vote as the majority class."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    truth = (rng.random(n) < 0.3).astype(int)
+    votes = np.full((n, 6), -1)
+    for j in range(6):  # 3 rules vote 1, 3 vote 0, each firing mostly on its own class
+        target = j % 2
+        fires = rng.random(n) < np.where(truth == target, 0.5, 0.06)
+        votes[fires, j] = target
+    ann = Annotations.from_matrix(votes)
+    model = LabelModel().fit(ann)
+    assert 0.2 < model.class_balance_[1] < 0.4
+    covered = (votes >= 0).any(axis=1)
+    assert (model.labels_[covered] == truth[covered]).mean() > 0.85
+    shared = LabelModel(coverage="shared").fit(ann)  # without it the model collapses
+    assert shared.class_balance_.max() > 0.95
+
+
+@pytest.mark.parametrize("confusion", ["one_coin", "full"])
+def test_full_confusions_and_options_fit(confusion):
+    sim = simulate_labeling_functions(8000, 8, 3, random_state=2)
+    model = LabelModel(confusion=confusion, coverage="by_class").fit(sim.annotations)
+    assert model.confusions_.shape == (8, 3, 3)
+    np.testing.assert_allclose(model.confusions_.sum(axis=2), 1.0)
+    assert model.coverages_.shape == (8, 3)
+    expected = np.repeat(sim.coverages[:, None], 3, axis=1)
+    np.testing.assert_allclose(model.coverages_, expected, atol=0.05)
+    default = LabelModel().fit(sim.annotations)
+    truth = sim.true_labels
+    assert (model.labels_ == truth).mean() > (default.labels_ == truth).mean() - 0.01
+
+
+def test_convergence_warning_and_clone():
+    sim = simulate_labeling_functions(2000, 6, 2, random_state=4)
+    with pytest.warns(ConvergenceWarning, match=r"raise `max_iter`"):
+        LabelModel(method="em", max_iter=1).fit(sim.annotations)
+    model = LabelModel(method="em", class_balance=[0.5, 0.5], dependency_threshold=0.8)
+    params = model.get_params()
+    assert params["method"] == "em" and params["dependency_threshold"] == 0.8
+    copy = clone(model)
+    assert copy.get_params() == params and not hasattr(copy, "probas_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = copy.fit(sim.annotations)
+    assert fitted is copy and fitted.n_iter_ >= 1
+
+
+# ---------------------------------------------------------------------------- dependencies
+
+
+def test_ten_copies_of_one_rule_do_not_outvote_two_independent_rules():
+    sim = simulate_labeling_functions(
+        5000, 3, 3, accuracy=0.75, coverage=1.0, n_duplicates=9, random_state=0
+    )
+    votes = sim.annotations.to_matrix()
+    # items where the rule and its nine copies say one thing and the two others another
+    conflict = (votes[:, 1] == votes[:, 2]) & (votes[:, 0] != votes[:, 1])
+    assert conflict.sum() > 500
+    down = LabelModel().fit(sim.annotations)  # dependencies="downweight"
+    assert (down.labels_[conflict] == votes[conflict, 1]).all()
+    copies = np.r_[0, 3:12]
+    np.testing.assert_allclose(down.source_weights_[copies], 0.1)
+    np.testing.assert_allclose(down.source_weights_[1:3], 1.0)
+    assert len(down.dependent_pairs_) == 45  # all pairs among the ten identical rules
+    merged = LabelModel(dependencies="merge").fit(sim.annotations)
+    np.testing.assert_array_equal(merged.labels_, down.labels_)
+    np.testing.assert_allclose(merged.accuracies_[copies], merged.accuracies_[0])
+    ignored = LabelModel(dependencies="ignore").fit(sim.annotations)
+    assert (ignored.labels_[conflict] == votes[conflict, 0]).all()  # the copies win
+    alone = simulate_labeling_functions(5000, 3, 3, accuracy=0.75, coverage=1.0, random_state=0)
+    accuracy = (down.labels_ == sim.true_labels).mean()
+    assert accuracy == pytest.approx(
+        (LabelModel().fit(alone.annotations).labels_ == alone.true_labels).mean()
+    )
+    assert accuracy > (ignored.labels_ == sim.true_labels).mean() + 0.05
+    np.testing.assert_allclose(down.accuracies_, 0.75, atol=0.02)
+
+
+def test_dependent_pairs_match_the_public_function():
+    sim = simulate_labeling_functions(3000, 5, 2, n_duplicates=1, random_state=6)
+    model = LabelModel().fit(sim.annotations)
+    pairs = dependent_source_pairs(sim.annotations)
+    np.testing.assert_array_equal(model.dependent_pairs_.source_a, pairs.source_a)
+    np.testing.assert_array_equal(model.dependent_pairs_.source_b, pairs.source_b)
+    assert [(int(a), int(b)) for a, b in zip(pairs.source_a, pairs.source_b, strict=True)] == [
+        (0, 5)
+    ]
+
+
+# ---------------------------------------------------------------------------- multi-label
+
+
+def test_label_model_as_the_per_tag_aggregator():
+    rng = np.random.default_rng(0)
+    n, m, k = 2000, 6, 3
+    truth = rng.random((n, k)) < 0.25
+    sensitivity = rng.uniform(0.6, 0.9, m)
+    false_positive = rng.uniform(0.02, 0.2, m)
+    item = np.repeat(np.arange(n), m)
+    source = np.tile(np.arange(m), n)
+    p_mark = np.where(truth[item], sensitivity[source][:, None], false_positive[source][:, None])
+    marks = rng.random(p_mark.shape) < p_mark
+    answers = pd.DataFrame(
+        {"item": item, "source": source, "labels": [list(np.flatnonzero(r)) for r in marks]}
+    )
+    # Missed tags are commoner than false marks: per-tag errors are asymmetric, so full
+    # confusions (not one accuracy per source) fit them.
+    result = aggregate_multilabel(answers, aggregator=LabelModel(confusion="full"))
+    assert all(isinstance(agg, LabelModel) for agg in result.aggregators)
+    assert result.probas.shape == (n, k)
+    mv = aggregate_multilabel(answers, aggregator=MajorityVote(tie_break="prior"))
+    one_coin = aggregate_multilabel(answers, aggregator=LabelModel())
+    assert (result.labels == truth).mean() >= (mv.labels == truth).mean()
+    assert (result.labels == truth).mean() > (one_coin.labels == truth).mean() + 0.01
+
+
+# ---------------------------------------------------------------------------- real data
+
+
+def _ws(name):
+    root = data_dir()
+    folder = None if root is None else root / name
+    if folder is None or not (folder / "test_weak_labels.npy").exists():
+        pytest.skip(f"{name} data not found (set LABELWISE_DATA to ../shared/data)")
+    parts = [p for p in ("train", "valid", "test") if (folder / f"{p}_weak_labels.npy").exists()]
+    blocks = [np.load(folder / f"{part}_weak_labels.npy") for part in parts]
+    gold = np.load(folder / "test_labels.npy")
+    votes = np.concatenate(blocks)
+    k = int(max(votes.max(), gold.max())) + 1
+    return Annotations.from_matrix(votes, classes=list(range(k))), gold
+
+
+#: Accuracy floors on the test split, fitted on train + valid + test votes without gold
+#: (measured: 0.856, 0.922, 0.486, 0.546; snorkel 0.10's LabelModel: 0.864, 0.630, 0.488,
+#: 0.501; benchmarks/weak_supervision.py).
+WS_FLOORS = {"ws_youtube": 0.84, "ws_sms": 0.90, "ws_hausa": 0.47, "ws_yoruba": 0.52}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(WS_FLOORS))
+def test_real_weak_supervision_accuracy_floors(name):
+    ann, gold = _ws(name)
+    model = LabelModel().fit(ann)
+    predicted = model.labels_[-gold.size :].astype(int)
+    assert (predicted == gold).mean() >= WS_FLOORS[name]
+
+
+def test_crowd_product_does_not_collapse_on_imbalance():
+    root = data_dir()
+    folder = None if root is None else root / "crowd_product"
+    if folder is None or not (folder / "label.csv").exists():
+        pytest.skip("crowd_product data not found (set LABELWISE_DATA to ../shared/data)")
+    answers = pd.read_csv(folder / "label.csv")
+    ann = Annotations.from_long(answers, item="item", source="worker", label="label")
+    truth = pd.read_csv(folder / "truth.csv").set_index("item")["truth"].reindex(ann.items)
+    model = LabelModel().fit(ann)
+    accuracy = (model.labels_ == truth.to_numpy()).mean()
+    assert accuracy >= 0.897  # majority vote; snorkel's LabelModel gets 0.445
+    assert 0.85 < model.class_balance_[0] < 0.99
+
+
+# ---------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        (
+            {"method": "sgd"},
+            ValueError,
+            r"`method` must be one of 'triplet\+em', 'triplet', 'em'; got 'sgd'\.",
+        ),
+        (
+            {"dependencies": "drop"},
+            ValueError,
+            r"`dependencies` must be one of 'downweight', 'ignore', 'merge'; got 'drop'\.",
+        ),
+        (
+            {"confusion": "two_coin"},
+            ValueError,
+            r"`confusion` must be one of 'one_coin', 'full'; got 'two_coin'\.",
+        ),
+        (
+            {"coverage": "always"},
+            ValueError,
+            r"`coverage` must be one of 'auto', 'by_class', 'shared'; got 'always'\.",
+        ),
+        (
+            {"dependency_threshold": 0},
+            ValueError,
+            r"`dependency_threshold` must be a number in \(0, 1\]; got 0\.",
+        ),
+        ({"max_iter": 0}, ValueError, r"`max_iter` must be an integer >= 1; got 0\."),
+        ({"tol": -1.0}, ValueError, r"`tol` must be a finite number >= 0; got -1.0\."),
+        (
+            {"prior_strength": "a"},
+            TypeError,
+            r"`prior_strength` must be a finite number >= 0; got str 'a'\.",
+        ),
+        (
+            {"prior_accuracy": 1.5},
+            ValueError,
+            r"`prior_accuracy` must be a number in \[0, 1\]; got 1.5\.",
+        ),
+        (
+            {"class_balance": [0.5, 0.3, 0.2]},
+            ValueError,
+            r"`class_balance` must be None or 2 non-negative numbers summing to 1 \(one per class\); got shape \(3,\)\.",
+        ),
+        (
+            {"class_balance": [0.5, 0.6]},
+            ValueError,
+            r"`class_balance` must be None or 2 non-negative numbers summing to 1 \(one per class\); got \[0.5, 0.6\] \(sum 1.1\)\.",
+        ),
+        (
+            {"class_balance": ["a", "b"]},
+            TypeError,
+            r"`class_balance` must be None or 2 non-negative numbers summing to 1 \(one per class\); got \['a', 'b'\]\.",
+        ),
+    ],
+)
+def test_bad_options_are_refused(params, error, message):
+    ann = Annotations.from_matrix(np.array([[0, 1, 0], [1, 1, -1]]))
+    with pytest.raises(error, match=message):
+        LabelModel(**params).fit(ann)
+
+
+def test_bad_inputs_are_refused():
+    ann = Annotations.from_matrix(np.array([[0, 1, 0], [1, 1, -1]]))
+    with pytest.raises(TypeError, match=r"`annotations` must be a labelwise.Annotations"):
+        LabelModel().fit(np.array([[0, 1]]))
+    with pytest.raises(ValueError, match=r"`pred_probs` must be None for LabelModel"):
+        LabelModel().fit(ann, np.ones((2, 2)) / 2)
+    with pytest.raises(
+        ValueError, match=r"LabelModel.fit\(...\) must come before .predict_proba\(...\)"
+    ):
+        LabelModel().predict(ann)
+    other = Annotations.from_matrix(np.array([[0, 1, 0], [1, 1, -1], [0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"`annotations` must be the annotations the aggregator"):
+        LabelModel().fit(ann).predict(other)

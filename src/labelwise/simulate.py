@@ -1,7 +1,7 @@
-"""Synthetic annotators with known confusion matrices, for tests, docs and benchmarks.
+"""Synthetic annotators and labeling functions with known quality, for tests, docs and benchmarks.
 
-Everything is vectorised over items and annotations; the only loop redraws rows whose random
-sources collided, a few rounds at most.
+Everything is vectorised over items and annotations; the only loops redraw rows whose random
+sources collided (a few rounds at most) and walk over blocks of 65,536 items.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class SimulatedAnnotations:
     confusions: np.ndarray
 
 
-def _check_accuracy(accuracy: Any) -> tuple[float, float]:
+def _check_accuracy(accuracy: Any, name: str = "accuracy") -> tuple[float, float]:
     expected = "a number in [0, 1] or a pair (low, high) with 0 <= low <= high <= 1"
     if isinstance(accuracy, Real) and not isinstance(accuracy, bool):
         low = high = float(accuracy)
@@ -47,21 +47,21 @@ def _check_accuracy(accuracy: Any) -> tuple[float, float]:
     ):
         low, high = float(accuracy[0]), float(accuracy[1])
     else:
-        fail("accuracy", expected, repr(accuracy), kind=TypeError)
+        fail(name, expected, repr(accuracy), kind=TypeError)
     if not (0.0 <= low <= high <= 1.0):
-        fail("accuracy", expected, repr(accuracy))
+        fail(name, expected, repr(accuracy))
     return low, high
 
 
-def _check_prior(class_prior: Any, n_classes: int) -> np.ndarray:
+def _check_prior(class_prior: Any, n_classes: int, name: str = "class_prior") -> np.ndarray:
     if class_prior is None:
         return np.full(n_classes, 1.0 / n_classes)
     prior = np.asarray(class_prior, dtype=np.float64)
     expected = f"None or {n_classes} non-negative numbers summing to 1"
     if prior.shape != (n_classes,):
-        fail("class_prior", expected, f"shape {prior.shape}")
+        fail(name, expected, f"shape {prior.shape}")
     if not np.all(np.isfinite(prior)) or prior.min() < 0 or abs(prior.sum() - 1.0) > 1e-6:
-        fail("class_prior", expected, f"{prior.tolist()!r} (sum {prior.sum():.6g})")
+        fail(name, expected, f"{prior.tolist()!r} (sum {prior.sum():.6g})")
     return prior / prior.sum()
 
 
@@ -172,3 +172,118 @@ def simulate_annotations(
         classes=np.arange(k),
     )
     return SimulatedAnnotations(annotations, true_labels, confusions)
+
+
+@dataclass(frozen=True)
+class SimulatedLabelingFunctions:
+    """Votes of labeling functions with known accuracies and coverages, and the truth.
+
+    Attributes
+    ----------
+    annotations : Annotations
+        Items ``0..n_items-1``, sources ``0..n_lfs + n_duplicates - 1`` (the copies of LF 0
+        last), classes ``0..K-1``; an abstain is no annotation.
+    true_labels : ndarray of shape (n_items,), int64
+    accuracies : ndarray of shape (n_lfs + n_duplicates,)
+        P(vote is right | the LF votes); errors are uniform over the other classes.
+    coverages : ndarray of shape (n_lfs + n_duplicates,)
+        P(the LF votes), the same for every class.
+    """
+
+    annotations: Annotations
+    true_labels: np.ndarray
+    accuracies: np.ndarray
+    coverages: np.ndarray
+
+
+#: Items drawn at a time by ``simulate_labeling_functions`` (bounds its temporaries).
+_LF_BLOCK = 1 << 16
+
+
+def simulate_labeling_functions(
+    n_items: int,
+    n_lfs: int,
+    n_classes: int,
+    *,
+    accuracy: Any = (0.55, 0.9),
+    coverage: Any = (0.1, 0.6),
+    class_balance: Any = None,
+    n_duplicates: int = 0,
+    random_state: Any = None,
+) -> SimulatedLabelingFunctions:
+    """Draw the votes of conditionally independent labeling functions (LFs).
+
+    True classes are drawn from ``class_balance``. LF ``j`` votes on each item independently
+    with probability ``coverages[j]`` (else abstains) and, when it votes, gives the true class
+    with probability ``accuracies[j]`` and otherwise a class drawn uniformly from the other
+    ``K - 1``. Accuracies and coverages are drawn uniformly from their ranges. The
+    ``n_duplicates`` extra LFs are exact copies of LF 0's votes (a dependent group), appended
+    after the ``n_lfs`` independent ones.
+
+    Parameters
+    ----------
+    n_items, n_lfs : int
+        At least 1.
+    n_classes : int
+        At least 2.
+    accuracy : float or (float, float), default=(0.55, 0.9)
+        An LF's probability of the right vote when it votes, or the range it is drawn from.
+    coverage : float or (float, float), default=(0.1, 0.6)
+        An LF's probability of voting, or the range it is drawn from.
+    class_balance : array-like of shape (n_classes,), optional
+        Default uniform.
+    n_duplicates : int, default=0
+        Copies of LF 0 to append.
+    random_state : int, numpy Generator or None, default=None
+
+    Returns
+    -------
+    SimulatedLabelingFunctions
+
+    Examples
+    --------
+    >>> from labelwise.simulate import simulate_labeling_functions
+    >>> sim = simulate_labeling_functions(1000, 5, 2, n_duplicates=2, random_state=0)
+    >>> sim.annotations.n_sources, sim.accuracies.shape
+    (7, (7,))
+    >>> votes = sim.annotations.to_matrix()
+    >>> bool((votes[:, 5] == votes[:, 0]).all() and (votes[:, 6] == votes[:, 0]).all())
+    True
+    """
+    n_items = check_int(n_items, "n_items", minimum=1)
+    n_lfs = check_int(n_lfs, "n_lfs", minimum=1)
+    k = check_int(n_classes, "n_classes", minimum=2)
+    n_dup = check_int(n_duplicates, "n_duplicates", minimum=0)
+    acc_low, acc_high = _check_accuracy(accuracy)
+    cov_low, cov_high = _check_accuracy(coverage, "coverage")
+    prior = _check_prior(class_balance, k, "class_balance")
+    rng = np.random.default_rng(random_state)
+
+    accuracies = rng.uniform(acc_low, acc_high, size=n_lfs)
+    coverages = rng.uniform(cov_low, cov_high, size=n_lfs)
+    true_labels = rng.choice(k, size=n_items, p=prior).astype(np.int64)
+    m = n_lfs + n_dup
+    columns = np.concatenate([np.arange(n_lfs), np.zeros(n_dup, dtype=np.int64)])
+    items, sources, labels = [], [], []
+    for start in range(0, n_items, _LF_BLOCK):  # blocks of items, to bound the temporaries
+        truth = true_labels[start : start + _LF_BLOCK]
+        rows = truth.size
+        votes = rng.random((rows, n_lfs)) < coverages
+        right = rng.random((rows, n_lfs)) < accuracies
+        wrong = (truth[:, None] + rng.integers(1, k, size=(rows, n_lfs))) % k
+        drawn = np.where(right, truth[:, None], wrong)
+        row, col = np.nonzero(votes[:, columns])
+        items.append(row + start)
+        sources.append(col)
+        labels.append(drawn[row, columns[col]])
+    annotations = Annotations(
+        item=np.concatenate(items).astype(np.int64),
+        source=np.concatenate(sources).astype(np.int64),
+        label=np.concatenate(labels).astype(np.int64),
+        items=np.arange(n_items),
+        sources=np.arange(m),
+        classes=np.arange(k),
+    )
+    return SimulatedLabelingFunctions(
+        annotations, true_labels, accuracies[columns], coverages[columns]
+    )

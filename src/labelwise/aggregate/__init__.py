@@ -10,7 +10,7 @@ from labelwise.aggregate.agreement import (
 from labelwise.aggregate.crowdlab import CrowdLab
 from labelwise.aggregate.dawid_skene import DawidSkene, OneCoinDawidSkene
 from labelwise.aggregate.glad import GLAD
-from labelwise.aggregate.label_model import DependentPairs, dependent_source_pairs
+from labelwise.aggregate.label_model import DependentPairs, LabelModel, dependent_source_pairs
 from labelwise.aggregate.mace import MACE
 from labelwise.aggregate.majority_vote import MajorityVote, WeightedMajorityVote
 from labelwise.aggregate.multilabel import MultilabelAggregation, aggregate_multilabel
@@ -22,4 +22,4 @@ __all__ += ["AgreementSummary", "MajorityVoteCheck", "annotator_agreement"]
 __all__ += ["majority_vote_is_sufficient"]
 __all__ += ["GLAD", "MACE"]
 __all__ += ["MultilabelAggregation", "aggregate_multilabel"]
-__all__ += ["DependentPairs", "dependent_source_pairs"]
+__all__ += ["DependentPairs", "LabelModel", "dependent_source_pairs"]

@@ -4,7 +4,9 @@
   of those their votes were identical (one pass over the pairs of votes within each item);
 - :func:`onecoin_em_step`: one E-step and the M-step's sufficient statistics of the one-coin
   label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
-  vote, so each item needs only its own votes and a K-vector).
+  vote, so each item needs only its own votes and a K-vector);
+- :func:`vote_shares` and :func:`source_class_counts`: the weighted majority vote that starts
+  EM, and the expected (source, vote, class) counts of an M-step.
 
 Items are processed in parallel chunks with per-chunk buffers summed at the end; no temporary
 of size votes x K.
@@ -15,31 +17,40 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["onecoin_em_step", "pair_counts"]
+__all__ = ["onecoin_em_step", "pair_counts", "source_class_counts", "vote_shares"]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def pair_counts(
-    indptr: np.ndarray, source: np.ndarray, label: np.ndarray, n_sources: int, n_chunks: int
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """``(both, same)``, symmetric (n_sources, n_sources) int64 counts of the items on which
-    both sources voted and of those on which their votes were identical (zero diagonals).
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    n_sources: int,
+    stride: int,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """``(both, same, votes)`` over the items ``0, stride, 2 * stride, ...``: symmetric
+    (n_sources, n_sources) int64 counts of the items on which both sources voted and of those
+    on which their votes were identical (zero diagonals), and each source's votes.
 
     ``source`` and ``label`` are in item-grouped order (``indptr`` delimits each item's votes).
     A source voting twice on one item is not paired with itself.
     """
-    n_items = indptr.size - 1
+    n_used = (indptr.size - 2) // stride + 1
     both = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
     same = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
-    step = (n_items + n_chunks - 1) // n_chunks
+    votes = np.zeros((n_chunks, n_sources), dtype=np.int64)
+    step = (n_used + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         b = both[c]
         s = same[c]
-        for i in range(c * step, min(n_items, (c + 1) * step)):
+        for j in range(c * step, min(n_used, (c + 1) * step)):
+            i = j * stride
             end = indptr[i + 1]
             for p in range(indptr[i], end):
                 sp = source[p]
                 lp = label[p]
+                votes[c, sp] += 1
                 for q in range(p + 1, end):
                     sq = source[q]
                     if sq == sp:
@@ -52,7 +63,7 @@ def pair_counts(
     for c in range(1, n_chunks):
         out_both += both[c]
         out_same += same[c]
-    return out_both + out_both.T, out_same + out_same.T
+    return out_both + out_both.T, out_same + out_same.T, votes.sum(axis=0)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -111,3 +122,62 @@ def onecoin_em_step(
     for c in range(1, n_chunks):
         out += correct[c]
     return out, totals.sum(axis=0), float(evidence.sum())
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def vote_shares(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    weights: np.ndarray,
+    fill: np.ndarray,
+    n_chunks: int,
+) -> np.ndarray:  # pragma: no cover
+    """(n_items, K) each item's votes weighted by ``weights[source]``, as shares of their sum;
+    ``fill`` (K,) for items without votes (or whose votes weigh nothing)."""
+    n_items = indptr.size - 1
+    k = fill.size
+    shares = np.zeros((n_items, k))
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            total = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                w = weights[source[p]]
+                shares[i, label[p]] += w
+                total += w
+            if total > 0:
+                for m in range(k):
+                    shares[i, m] /= total
+            else:
+                for m in range(k):
+                    shares[i, m] = fill[m]
+    return shares
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def source_class_counts(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    posteriors: np.ndarray,
+    n_sources: int,
+    n_chunks: int,
+) -> np.ndarray:  # pragma: no cover
+    """(n_sources, K voted, K class) sums of ``posteriors[i]`` over the items where each
+    source voted each label."""
+    n_items, k = posteriors.shape
+    buffers = np.zeros((n_chunks, n_sources, k, k))
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        counts = buffers[c]
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            for p in range(indptr[i], indptr[i + 1]):
+                s = source[p]
+                lab = label[p]
+                for m in range(k):
+                    counts[s, lab, m] += posteriors[i, m]
+    out = buffers[0]
+    for c in range(1, n_chunks):
+        out += buffers[c]
+    return out
