@@ -14,6 +14,7 @@ from labelwise.aggregate.label_model import DependentPairs, LabelModel, dependen
 from labelwise.aggregate.mace import MACE
 from labelwise.aggregate.majority_vote import MajorityVote, WeightedMajorityVote
 from labelwise.aggregate.multilabel import MultilabelAggregation, aggregate_multilabel
+from labelwise.aggregate.regression_label_model import RegressionLabelModel
 
 __all__ = ["BaseAggregator", "ConvergenceWarning"]
 __all__ += ["DawidSkene", "MajorityVote", "OneCoinDawidSkene", "WeightedMajorityVote"]
@@ -23,3 +24,4 @@ __all__ += ["majority_vote_is_sufficient"]
 __all__ += ["GLAD", "MACE"]
 __all__ += ["MultilabelAggregation", "aggregate_multilabel"]
 __all__ += ["DependentPairs", "LabelModel", "dependent_source_pairs"]
+__all__ += ["RegressionLabelModel"]

@@ -6,7 +6,9 @@
   label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
   vote, so each item needs only its own votes and a K-vector);
 - :func:`vote_shares` and :func:`source_class_counts`: the weighted majority vote that starts
-  EM, and the expected (source, vote, class) counts of an M-step.
+  EM, and the expected (source, vote, class) counts of an M-step;
+- :func:`pair_squared_differences`: for numeric labels, the summed squared differences of
+  every pair of sources over their common items (the regression label model's statistic).
 
 Items are processed in parallel chunks with per-chunk buffers summed at the end; no temporary
 of size votes x K.
@@ -17,7 +19,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["onecoin_em_step", "pair_counts", "source_class_counts", "vote_shares"]
+__all__ = [
+    "onecoin_em_step",
+    "pair_counts",
+    "pair_squared_differences",
+    "source_class_counts",
+    "vote_shares",
+]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -181,3 +189,36 @@ def source_class_counts(
     for c in range(1, n_chunks):
         out += buffers[c]
     return out
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def pair_squared_differences(
+    indptr: np.ndarray, source: np.ndarray, value: np.ndarray, n_sources: int, n_chunks: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """``(both, squared)``, symmetric (n_sources, n_sources): the items on which both sources
+    gave a value, and the sum over them of the squared difference of their values (item-grouped
+    input; a source's repeated values on one item are not paired with each other)."""
+    n_items = indptr.size - 1
+    both = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
+    squared = np.zeros((n_chunks, n_sources, n_sources))
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        b = both[c]
+        d = squared[c]
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            end = indptr[i + 1]
+            for p in range(indptr[i], end):
+                sp = source[p]
+                for q in range(p + 1, end):
+                    sq = source[q]
+                    if sq == sp:
+                        continue
+                    b[sp, sq] += 1
+                    gap = value[p] - value[q]
+                    d[sp, sq] += gap * gap
+    out_both = both[0]
+    out_squared = squared[0]
+    for c in range(1, n_chunks):
+        out_both += both[c]
+        out_squared += squared[c]
+    return out_both + out_both.T, out_squared + out_squared.T
