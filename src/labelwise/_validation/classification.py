@@ -63,24 +63,38 @@ def check_probability_rows(
     """
     if not defects.any():
         return
-    for code, what in ((ROW_NONFINITE, "non-finite (NaN or inf)"), (ROW_NEGATIVE, "negative")):
+    summary = {}
+    for code in (ROW_NONFINITE, ROW_NEGATIVE, ROW_SUM_OFF):
         mask = defects == code
         if mask.any():
             row = _first(mask)
+            summary[code] = (int(mask.sum()), row, np.asarray(array[row]))
+    check_row_defect_summary(summary, name=name)
+
+
+def check_row_defect_summary(
+    summary: dict[int, tuple[int, int, np.ndarray]], *, name: str = "pred_probs"
+) -> None:
+    """Fail on the worst kind of row defect in ``summary``: code -> (count, first row, row).
+
+    The combined form of :func:`check_probability_rows`, for inputs checked chunk by chunk.
+    """
+    for code, what in ((ROW_NONFINITE, "non-finite (NaN or inf)"), (ROW_NEGATIVE, "negative")):
+        if code in summary:
+            count, row, values = summary[code]
             fail(
                 name,
                 "finite and non-negative",
-                f"{int(mask.sum())} row(s) with {what} values, first at row {row}: "
-                f"{preview(array[row])}",
+                f"{count} row(s) with {what} values, first at row {row}: {preview(values)}",
             )
-    off = defects == ROW_SUM_OFF
-    row = _first(off)
-    fail(
-        name,
-        f"rows that sum to 1 (within {ROW_SUM_TOLERANCE:g}); normalise them first",
-        f"{int(off.sum())} row(s) off, first at row {row} summing to "
-        f"{float(np.sum(array[row], dtype=np.float64)):.6g}",
-    )
+    if ROW_SUM_OFF in summary:
+        count, row, values = summary[ROW_SUM_OFF]
+        fail(
+            name,
+            f"rows that sum to 1 (within {ROW_SUM_TOLERANCE:g}); normalise them first",
+            f"{count} row(s) off, first at row {row} summing to "
+            f"{float(np.sum(values, dtype=np.float64)):.6g}",
+        )
 
 
 def check_pred_probs(pred_probs: object, *, name: str = "pred_probs") -> np.ndarray:
@@ -165,12 +179,21 @@ def check_labels(
     if low < 0 or high >= n_classes:
         bad = (array < 0) | (array >= n_classes)
         i = _first(bad)
+        check_label_range_summary(int(bad.sum()), i, array[i], n_classes, name=name)
+    return LabelEncoding(np.ascontiguousarray(array, dtype=np.int64), None)
+
+
+def check_label_range_summary(
+    n_bad: int, first: int, value: object, n_classes: int, *, name: str = "labels"
+) -> None:
+    """Fail when ``n_bad`` labels lie outside ``0..n_classes-1`` (the first, ``value``, at
+    index ``first``); the combined form of the range check, for labels checked in chunks."""
+    if n_bad:
         fail(
             name,
             f"class ids in 0..{n_classes - 1} (pred_probs has {n_classes} columns)",
-            f"{int(bad.sum())} out of range, first {array[i]} at index {i}",
+            f"{n_bad} out of range, first {value} at index {first}",
         )
-    return LabelEncoding(np.ascontiguousarray(array, dtype=np.int64), None)
 
 
 def _encode_names(array: np.ndarray, names: list[Any], n_classes: int, name: str) -> LabelEncoding:
@@ -191,7 +214,12 @@ def check_every_class_present(
     labels: np.ndarray, n_classes: int, *, name: str = "labels"
 ) -> np.ndarray:
     """Return per-class counts; fail naming the classes that have no example."""
-    counts = np.bincount(labels, minlength=n_classes)
+    return check_class_counts(np.bincount(labels, minlength=n_classes), name=name)
+
+
+def check_class_counts(counts: np.ndarray, *, name: str = "labels") -> np.ndarray:
+    """Return ``counts`` (examples per class); fail naming the classes that have none."""
+    n_classes = counts.size
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         fail(

@@ -158,9 +158,8 @@ class DawidSkene(BaseAggregator):
             counts, class_totals, norms = em_m_counts(
                 indptr, answer, posteriors, n_sources * k, chunks, normalise
             )
-            # counts rows are (source, answered), columns true: make it (source, true, answered).
-            by_source = counts.reshape(n_sources, k, k).transpose(0, 2, 1)
-            return self._log_confusions(by_source, pseudo), class_totals / n_labelled, norms
+            log_conf, priors = self._m_step(counts, class_totals, n_labelled, pseudo)
+            return log_conf, priors, norms
 
         posteriors = vote_shares(annotations)
         log_conf, priors, _ = m_step(posteriors, False)
@@ -183,21 +182,47 @@ class DawidSkene(BaseAggregator):
                 break
             previous = log_likelihood
         if not converged:
-            warnings.warn(
-                f"{type(self).__name__}: EM stopped at max_iter={max_iter} before the "
-                f"log-likelihood changed by less than tol={tol}; raise `max_iter`.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            self._warn_not_converged(max_iter, tol, stacklevel=4)
+        self._set_fitted(
+            posteriors, log_conf, priors, annotations.source_counts(), log_likelihood, done
+        )
+
+    def _m_step(
+        self, counts: np.ndarray, class_totals: np.ndarray, n_labelled: int, pseudo: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log confusions and priors from the expected answer counts ``counts[s * K + l, k]``
+        and the class totals, summed over all items (or over partitions of them)."""
+        k = class_totals.size
+        # counts rows are (source, answered), columns true: make it (source, true, answered).
+        by_source = counts.reshape(-1, k, k).transpose(0, 2, 1)
+        return self._log_confusions(by_source, pseudo), class_totals / n_labelled
+
+    def _warn_not_converged(self, max_iter: int, tol: float, *, stacklevel: int) -> None:
+        warnings.warn(
+            f"{type(self).__name__}: EM stopped at max_iter={max_iter} before the "
+            f"log-likelihood changed by less than tol={tol}; raise `max_iter`.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+
+    def _set_fitted(
+        self,
+        posteriors: np.ndarray,
+        log_conf: np.ndarray,
+        priors: np.ndarray,
+        source_counts: np.ndarray,
+        log_likelihood: float,
+        n_iter: int,
+    ) -> None:
         confusions = np.exp(log_conf)
         confusions /= confusions.sum(axis=2, keepdims=True)
         accuracy = np.einsum("k,skk->s", priors, confusions)
         self.probas_ = posteriors
         self.confusions_ = confusions
         self.priors_ = priors
-        self.source_quality_ = np.where(annotations.source_counts() > 0, accuracy, np.nan)
+        self.source_quality_ = np.where(source_counts > 0, accuracy, np.nan)
         self.log_likelihood_ = log_likelihood
-        self.n_iter_ = done
+        self.n_iter_ = n_iter
 
 
 class OneCoinDawidSkene(DawidSkene):

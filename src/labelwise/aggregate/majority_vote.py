@@ -102,6 +102,18 @@ class MajorityVote(BaseAggregator):
         check_no_pred_probs(pred_probs, type(self).__name__)
         counts = annotations.dense_vote_counts()
         prior = annotations.class_counts() / annotations.n_annotations
+        winners = self._winners(counts, prior)
+        totals = counts.sum(axis=1, keepdims=True)
+        uniform = np.full_like(counts, 1.0 / annotations.n_classes)
+        self.probas_ = np.divide(counts, totals, out=uniform, where=totals > 0)
+        self.prior_ = prior
+        self.source_quality_ = source_agreement(annotations, winners)
+        self.n_iter_ = 0
+        return winners
+
+    def _winners(self, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Consensus class per row of the (n_items, K) vote ``counts``, ties broken by rule."""
+        n_classes = counts.shape[1]
         winners = np.argmax(counts, axis=1)
         # Counts are integers, so ties are exact; only the tied rows need a tie-breaker.
         top = np.take_along_axis(counts, winners[:, None], axis=1)
@@ -112,14 +124,8 @@ class MajorityVote(BaseAggregator):
         else:
             # A tie-breaker below 1 reorders only tied classes.
             rank = np.argsort(np.argsort(-prior, kind="stable"), kind="stable")
-            bonus = 0.5 * (1.0 - rank / annotations.n_classes)
+            bonus = 0.5 * (1.0 - rank / n_classes)
             winners[tied] = np.argmax(counts[tied] + bonus, axis=1)
-        totals = counts.sum(axis=1, keepdims=True)
-        uniform = np.full_like(counts, 1.0 / annotations.n_classes)
-        self.probas_ = np.divide(counts, totals, out=uniform, where=totals > 0)
-        self.prior_ = prior
-        self.source_quality_ = source_agreement(annotations, winners)
-        self.n_iter_ = 0
         return winners
 
 

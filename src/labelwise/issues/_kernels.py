@@ -18,21 +18,73 @@ from labelwise._numerics import classify_row
 _SLACK = 1e-5
 
 
+#: Exact sums: a float64 is ``m * 2**(e - 1074)`` with a 53-bit integer ``m``; it is added into
+#: base-2**32 digits of a fixed-point accumulator (digit ``d`` weighs ``2**(32 * d - 1074)``).
+#: Integer additions are exact and commute, so partial sums over any split of the rows combine
+#: to the same, correctly rounded total: the in-memory, chunked and Dask paths agree bit for bit.
+N_DIGITS = 66
+_DIGIT = 32
+_MASK = (1 << 32) - 1
+
+
+@numba.njit(cache=True, inline="always")
+def _add_exact(
+    digits: np.ndarray, special: np.ndarray, slot: int, bits: np.int64, v: float
+) -> None:  # pragma: no cover
+    """Add the float64 ``v`` (whose bit pattern is ``bits``) to row ``slot`` of ``digits``."""
+    exponent = (bits >> 52) & 0x7FF
+    if exponent == 0x7FF:  # inf or NaN: kept apart, they make the sum non-finite anyway
+        special[slot] += v
+        return
+    mantissa = bits & ((np.int64(1) << 52) - 1)
+    shift = np.int64(0)
+    if exponent > 0:
+        mantissa |= np.int64(1) << 52
+        shift = exponent - 1
+    level = shift // _DIGIT
+    offset = shift % _DIGIT
+    low = (mantissa & ((np.int64(1) << (_DIGIT - offset)) - 1)) << offset
+    rest = mantissa >> (_DIGIT - offset)
+    sign = np.int64(-1) if bits < 0 else np.int64(1)
+    digits[slot, level] += sign * low
+    digits[slot, level + 1] += sign * (rest & _MASK)
+    digits[slot, level + 2] += sign * (rest >> _DIGIT)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def self_confidence_sums(
     values: np.ndarray, labels: np.ndarray, n_chunks: int
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """``p[i, labels[i]]`` for every row, and its sum per class (chunked partial sums)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """``p[i, labels[i]]`` for every row, and its exact sum per class as fixed-point digits.
+
+    Returns ``own`` (n,), ``digits`` (K, N_DIGITS) int64 and ``special`` (K,) float64 (the sum
+    of the non-finite values); :func:`exact_sums_to_float` turns the last two into floats.
+    """
     n, k = values.shape
     own = np.empty(n, dtype=np.float64)
-    partial = np.zeros((n_chunks, k), dtype=np.float64)
+    bits = own.view(np.int64)
+    partial = np.zeros((n_chunks, k, N_DIGITS), dtype=np.int64)
+    special = np.zeros((n_chunks, k), dtype=np.float64)
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     for c in numba.prange(n_chunks):
         for i in range(bounds[c], bounds[c + 1]):
             v = np.float64(values[i, labels[i]])
             own[i] = v
-            partial[c, labels[i]] += v
-    return own, partial.sum(axis=0)
+            _add_exact(partial[c], special[c], labels[i], bits[i], v)
+    return own, partial.sum(axis=0), special.sum(axis=0)
+
+
+def exact_sums_to_float(digits: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """(K,) correctly rounded float64 totals of :func:`self_confidence_sums` digits."""
+    out = np.empty(digits.shape[0], dtype=np.float64)
+    scale = 1 << 1074
+    for c in range(digits.shape[0]):
+        total = 0
+        for d in range(digits.shape[1] - 1, -1, -1):
+            total = (total << _DIGIT) + int(digits[c, d])
+        value = total / scale if abs(total) < (1 << 2097) else float(np.sign(total)) * np.inf
+        out[c] = value + float(special[c]) if special[c] != 0 or np.isnan(special[c]) else value
+    return out
 
 
 # Reassociation lets the reductions vectorise. Only "reassoc" and "contract": with "nsz" added,

@@ -31,7 +31,7 @@ from labelwise._validation import (
     check_classification,
     check_probability_rows,
 )
-from labelwise.issues._kernels import confident_pass, self_confidence_sums
+from labelwise.issues._kernels import confident_pass, exact_sums_to_float, self_confidence_sums
 
 #: Thresholds never fall below this, so a class predicted with ~0 probability is never "confident".
 THRESHOLD_FLOOR = 2 * FUZZ
@@ -61,8 +61,23 @@ def _n_chunks(n: int) -> int:
 
 
 def self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pred_probs[i, labels[i]]`` as float64, and its sum per class."""
-    return self_confidence_sums(pred_probs, labels, _n_chunks(labels.size))
+    """``pred_probs[i, labels[i]]`` as float64, and its (exactly rounded) sum per class."""
+    own, digits, special = self_confidence_sums(pred_probs, labels, _n_chunks(labels.size))
+    return own, exact_sums_to_float(digits, special)
+
+
+def confident_cutoffs(thresholds: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds lowered by the fuzz, and the given label's head start, in the input dtype."""
+    return (thresholds - FUZZ).astype(dtype), np.array([FUZZ], dtype=dtype)
+
+
+def finish_joint(raw: np.ndarray) -> np.ndarray:
+    """The raw confident joint in its stored layout, with the diagonal floored at 1."""
+    # Stored transposed, as cleanlab's confusion matrix is: the memory layout fixes the order
+    # of the float sums in calibration, where exact .5 ties are common.
+    joint = np.ascontiguousarray(raw.T).T
+    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
+    return joint
 
 
 def run_confident_pass(
@@ -75,17 +90,12 @@ def run_confident_pass(
     """
     own, class_sums = self_confidence(labels, pred_probs)
     thresholds = class_thresholds(class_sums, counts)
-    cutoffs = (thresholds - FUZZ).astype(pred_probs.dtype)
-    fuzz = np.array([FUZZ], dtype=pred_probs.dtype)
+    cutoffs, fuzz = confident_cutoffs(thresholds, pred_probs.dtype)
     guess, top, peak, label_is_top, joint, defects = confident_pass(
         pred_probs, labels, cutoffs, fuzz, ROW_SUM_TOLERANCE, _n_chunks(labels.size)
     )
     check_probability_rows(pred_probs, defects)
-    # Stored transposed, as cleanlab's confusion matrix is: the memory layout fixes the order
-    # of the float sums in calibration, where exact .5 ties are common.
-    joint = np.ascontiguousarray(joint.T).T
-    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
-    return ConfidentPass(thresholds, own, guess, top, peak, label_is_top, joint)
+    return ConfidentPass(thresholds, own, guess, top, peak, label_is_top, finish_joint(joint))
 
 
 def calibrate_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -175,7 +175,39 @@ def _flag(
         n_issues = int(_count_cl_issues(labels, facts).sum())
         scores = compute_scores(method[4:], labels, pred_probs, facts.self_confidence)
         return select_top_per_group(-scores, np.zeros(labels.size, np.int64), np.array([n_issues]))
-    joint = calibrate_joint(facts.joint, counts)
+    class_caps, cells = pruning_plan(
+        method,
+        counts,
+        facts.joint,
+        frac_noise=frac_noise,
+        min_examples_per_class=min_examples_per_class,
+        stacklevel=5,
+    )
+    flagged = np.ones(labels.size, dtype=bool)
+    if class_caps is not None:
+        flagged &= select_top_per_group(-facts.self_confidence, labels, class_caps)
+    if cells is not None:
+        floors = _start_floors(labels, facts, cells)
+        flagged &= select_by_noise_rate(pred_probs, labels, cells, floors, numba.get_num_threads())
+    return flagged & ~facts.label_is_top
+
+
+def pruning_plan(
+    method: str,
+    counts: np.ndarray,
+    raw_joint: np.ndarray,
+    *,
+    frac_noise: float,
+    min_examples_per_class: int,
+    stacklevel: int,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """How many rows a pruning method flags: per given class (lowest self-confidence first),
+    and per off-diagonal (given, true) cell (largest margin first); None where not used.
+
+    Depends only on class counts and the raw confident joint, so the chunked and Dask paths
+    compute the same plan from their combined partial statistics.
+    """
+    joint = calibrate_joint(raw_joint, counts)
     prune = prune_counts(joint, min_examples_per_class, frac_noise)
     eligible = counts > min_examples_per_class
     if not eligible.all():
@@ -184,18 +216,15 @@ def _flag(
             f"classes {small} have at most min_examples_per_class={min_examples_per_class} "
             "examples and are not pruned; some of their label issues may be missed",
             LabelwiseWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-    flagged = np.ones(labels.size, dtype=bool)
+    class_caps = cells = None
     if method in ("prune_by_class", "both"):
-        caps = np.where(eligible, counts - prune.diagonal(), 0)
-        flagged &= select_top_per_group(-facts.self_confidence, labels, caps)
+        class_caps = np.where(eligible, counts - prune.diagonal(), 0)
     if method in ("prune_by_noise_rate", "both"):
         cells = np.where(eligible[:, None], prune, 0)
         np.fill_diagonal(cells, 0)
-        floors = _start_floors(labels, facts, cells)
-        flagged &= select_by_noise_rate(pred_probs, labels, cells, floors, numba.get_num_threads())
-    return flagged & ~facts.label_is_top
+    return class_caps, cells
 
 
 @serial_when_small
