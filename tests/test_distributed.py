@@ -1,0 +1,228 @@
+"""labelwise.distributed on a two-process LocalCluster: identical to the in-memory results."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import pandas as pd
+from dask.distributed import Client, LocalCluster
+
+import labelwise as lw
+from labelwise import distributed as dl
+from labelwise.aggregate import DawidSkene, MajorityVote, OneCoinDawidSkene
+from labelwise.aggregate.label_model import LabelModel
+from labelwise.simulate import simulate_annotations
+
+METHODS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
+)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        )
+    with cluster, Client(cluster) as c:
+        yield c
+
+
+def _noisy(n: int, k: int, dtype: type, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pred_probs = rng.dirichlet(np.full(k, 0.4), size=n).astype(dtype)
+    labels = np.where(rng.random(n) < 0.8, pred_probs.argmax(axis=1), rng.integers(0, k, n))
+    return labels, pred_probs
+
+
+def _uneven(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[da.Array, da.Array]:
+    """Uneven row blocks with empty ones, and label blocks that differ from them."""
+    n, k = pred_probs.shape
+    rows = (n // 3, 0, 1, n // 2, 0, n - n // 3 - n // 2 - 1)
+    probs = da.from_array(pred_probs, chunks=(rows, (k,)))
+    given = da.from_array(labels, chunks=((n // 4, n - n // 4),))
+    return given, probs
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    return _noisy(6_000, 4, np.float32, 0)
+
+
+def _same_issues(a: lw.LabelIssues, b: lw.LabelIssues) -> None:
+    np.testing.assert_array_equal(a.is_issue, b.is_issue)
+    np.testing.assert_array_equal(a.score, b.score)
+    np.testing.assert_array_equal(a.ranking, b.ranking)
+    np.testing.assert_array_equal(a.suggested_label, b.suggested_label)
+    np.testing.assert_array_equal(a.given_label, b.given_label)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_find_label_issues_identical(client, data, method):
+    labels, pred_probs = data
+    rank_by = "normalized_margin" if method == "both" else "self_confidence"
+    expected = lw.find_label_issues(labels, pred_probs, method=method, rank_by=rank_by)
+    got = dl.find_label_issues(*_uneven(labels, pred_probs), method=method, rank_by=rank_by)
+    assert got.n_issues == expected.n_issues > 0
+    _same_issues(got.compute(), expected)
+
+
+def test_find_label_issues_float64_frac_noise(client):
+    labels, pred_probs = _noisy(5_000, 7, np.float64, 1)
+    kwargs = {"frac_noise": 0.5, "min_examples_per_class": 5}
+    expected = lw.find_label_issues(labels, pred_probs, **kwargs)
+    got = dl.find_label_issues(*_uneven(labels, pred_probs), **kwargs)
+    _same_issues(got.compute(), expected)
+
+
+def test_confident_joint_and_noise_identical(client, data):
+    labels, pred_probs = data
+    given, probs = _uneven(labels, pred_probs)
+    for calibrate in (True, False):
+        np.testing.assert_array_equal(
+            dl.confident_joint(given, probs, calibrate=calibrate),
+            lw.confident_joint(labels, pred_probs, calibrate=calibrate),
+        )
+    expected = lw.estimate_noise(labels, pred_probs)
+    got = dl.estimate_noise(given, probs)
+    for field in ("prior", "noise_matrix", "inverse_noise_matrix", "confident_joint"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+
+
+@pytest.mark.parametrize(
+    ("method", "adjust"),
+    [
+        ("self_confidence", False),
+        ("self_confidence", True),
+        ("normalized_margin", True),
+        ("confidence_weighted_entropy", False),
+    ],
+)
+def test_label_quality_scores_identical(client, data, method, adjust):
+    labels, pred_probs = data
+    expected = lw.label_quality_scores(labels, pred_probs, method=method, adjust_pred_probs=adjust)
+    got = dl.label_quality_scores(
+        *_uneven(labels, pred_probs), method=method, adjust_pred_probs=adjust
+    )
+    np.testing.assert_array_equal(got.compute(), expected)
+
+
+def test_memmap_input(tmp_path, data):
+    labels, pred_probs = data
+    path = tmp_path / "pred_probs.npy"
+    np.save(path, pred_probs)
+    mapped = np.load(path, mmap_mode="r")
+    probs = da.from_array(mapped, chunks=(1_000, -1))
+    expected = lw.find_label_issues(labels, pred_probs)
+    got = dl.find_label_issues(da.from_array(labels, chunks=1_000), probs)
+    np.testing.assert_array_equal(got.ranking, expected.ranking)
+
+
+def test_input_errors_are_the_in_memory_ones(client, data):
+    labels, pred_probs = data
+    bad = pred_probs.copy()
+    bad[4_500, 0] = np.nan
+    with pytest.raises(
+        ValueError, match=r"`pred_probs` must be finite and non-negative; got 1 row"
+    ):
+        dl.find_label_issues(*_uneven(labels, bad))
+    off = pred_probs.astype(np.float64)
+    off[5_999] *= 2
+    with pytest.raises(ValueError, match=r"first at row 5999 summing to 2"):
+        dl.confident_joint(*_uneven(labels, off))
+    wrong = labels.copy()
+    wrong[3_001] = 9
+    with pytest.raises(
+        ValueError, match=r"`labels` must be class ids in 0..3 .*first 9 at index 3001"
+    ):
+        dl.estimate_noise(*_uneven(wrong, pred_probs))
+    with pytest.raises(ValueError, match=r"no examples of class\(es\) 3"):
+        dl.confident_joint(*_uneven(np.minimum(labels, 2), pred_probs))
+    with pytest.raises(TypeError, match=r"`labels` must be integer class ids"):
+        dl.find_label_issues(da.from_array(labels.astype(str)), pred_probs)
+    with pytest.raises(ValueError, match=r"`labels` must be the same length as pred_probs"):
+        dl.find_label_issues(labels[:10], pred_probs)
+    with pytest.raises(TypeError, match=r"`pred_probs` must be a dask.array.Array"):
+        dl.find_label_issues(labels, pred_probs.tolist())
+
+
+def _table(n_items: int, seed: int) -> tuple[pd.DataFrame, lw.Annotations]:
+    sim = simulate_annotations(n_items, 12, 3, confusion="full", random_state=seed)
+    frame = sim.annotations.to_long()
+    frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    frame["item"] = "item-" + frame["item"].astype(str)
+    return frame, lw.Annotations.from_long(frame)
+
+
+def _partitioned(frame: pd.DataFrame) -> dd.DataFrame:
+    """Uneven partitions, one of them empty."""
+    n = len(frame)
+    cuts = [0, n // 5, n // 5, n // 2, n]
+    pieces = [frame.iloc[a:b] for a, b in itertools.pairwise(cuts)]
+    return dd.from_delayed([dask.delayed(p) for p in pieces], meta=frame.iloc[:0])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        DawidSkene(),
+        OneCoinDawidSkene(),
+        DawidSkene(prior_strength=0.0, tol=1e-8),
+        MajorityVote(tie_break="prior"),
+        MajorityVote(random_state=3),
+    ],
+    ids=["ds", "one-coin", "ds-ml", "mv-prior", "mv-random"],
+)
+def test_fit_matches_in_memory(client, estimator):
+    frame, annotations = _table(1_500, 0)
+    expected = type(estimator)(**estimator.get_params()).fit(annotations)
+    got = dl.fit(estimator, _partitioned(frame))
+    assert got is estimator
+    np.testing.assert_array_equal(got.items_, expected.items_)
+    np.testing.assert_array_equal(got.classes_, expected.classes_)
+    np.testing.assert_allclose(got.probas_, expected.probas_, atol=1e-9)
+    np.testing.assert_array_equal(got.labels_, expected.labels_)
+    np.testing.assert_allclose(got.source_quality_, expected.source_quality_, atol=1e-9)
+    assert got.n_iter_ == expected.n_iter_
+    if isinstance(estimator, DawidSkene):
+        np.testing.assert_allclose(got.confusions_, expected.confusions_, atol=1e-9)
+        np.testing.assert_allclose(got.priors_, expected.priors_, atol=1e-12)
+        assert got.log_likelihood_ == pytest.approx(expected.log_likelihood_, abs=1e-12)
+
+
+def test_fit_errors(client):
+    frame, _ = _table(50, 1)
+    table = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(TypeError, match=r"`estimator` must be one of 'MajorityVote'"):
+        dl.fit(LabelModel(), table)
+    with pytest.raises(TypeError, match=r"`annotations` must be a dask.dataframe.DataFrame"):
+        dl.fit(DawidSkene(), frame)
+    with pytest.raises(ValueError, match=r"no column\(s\) 'worker'; it has 'item', 'source'"):
+        dl.fit(DawidSkene(), table, source="worker")
+    doubled = dd.from_pandas(pd.concat([frame, frame.iloc[:3]]), npartitions=2)
+    with pytest.raises(ValueError, match=r"`annotations` must be a table without repeated"):
+        dl.fit(DawidSkene(), doubled)
+
+
+def test_import_labelwise_does_not_import_dask():
+    code = "import sys, labelwise; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
