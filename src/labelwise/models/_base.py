@@ -103,9 +103,12 @@ class TorchTrainer(BaseEstimator):
         if fit:
             self.n_features_in_ = x.shape[1]
             if self.standardize:
-                self.mean_ = x.mean(axis=0)
+                # 0/1 columns (bag-of-words, one-hot) stay as they are: dividing a rare
+                # indicator by its small standard deviation makes it dominate a linear model
+                binary = ((x == 0) | (x == 1)).all(axis=0)
                 scale = x.std(axis=0)
-                self.scale_ = np.where(scale > 0, scale, 1.0)
+                self.mean_ = np.where(binary, 0.0, x.mean(axis=0))
+                self.scale_ = np.where(binary | (scale == 0), 1.0, scale)
         elif x.shape[1] != self.n_features_in_:
             fail("X", f"{self.n_features_in_} columns (as in fit)", f"shape {x.shape}")
         if self.standardize:

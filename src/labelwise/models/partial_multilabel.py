@@ -84,7 +84,8 @@ class PartialMultilabelClassifier(TorchTrainer):
     validation_fraction : float in [0, 1), default=0.2
     patience : int, default=5
     standardize : bool, default=True
-        Standardise the features with the training mean and standard deviation.
+        Standardise the features with the training mean and standard deviation (0/1 columns
+        are left as they are).
     device : str, default="auto"
         "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
     random_state : int, optional

@@ -34,7 +34,7 @@ class PUClassifier(TorchTrainer):
     loss : {"nnpu", "upu", "naive"}, default="nnpu"
     prior : float in (0, 1), optional
         ``π = P(y=1)``; estimated when None (not used by "naive").
-    prior_method : {"tice", "elkan_noto"}, default="tice"
+    prior_method : {"elkan_noto", "tice"}, default="elkan_noto"
     surrogate : {"sigmoid", "logistic"}, default="sigmoid"
         ℓ of the PU risks.
     beta, gamma : float, default=0.0, 1.0
@@ -68,7 +68,7 @@ class PUClassifier(TorchTrainer):
         loss: str = "nnpu",
         prior: float | None = None,
         *,
-        prior_method: str = "tice",
+        prior_method: str = "elkan_noto",
         surrogate: str = "sigmoid",
         beta: float = 0.0,
         gamma: float = 1.0,
