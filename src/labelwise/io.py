@@ -467,6 +467,24 @@ def write_json_atomic(obj: Any, path: PathLike) -> None:
         handle.write(text.encode("utf-8"))
 
 
+def write_text_atomic(text: str, path: PathLike) -> None:
+    """Write ``text`` as UTF-8 (e.g. an HTML report), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from labelwise.io import write_text_atomic
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.html"
+    >>> write_text_atomic("<p>ok</p>", path)
+    >>> path.read_text()
+    '<p>ok</p>'
+    """
+    if not isinstance(text, str):
+        fail("text", "a str", type(text).__name__, kind=TypeError)
+    with _atomic(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
 def read_answer_log(path: PathLike) -> dict[str, str]:
     """Answers logged by :func:`answer_log_writer`: ``{key: answer}``, empty when no file yet.
 
