@@ -8,7 +8,7 @@ STAMP := $(VENV)/.labelwise-installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench,torch,dask]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench,torch,dask,report]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -216,6 +216,7 @@ def test_input_files_are_never_modified(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "examples.csv",
         "issues.csv",
+        "report.html",
         "summary.json",
     ]
 
@@ -270,14 +271,14 @@ BAD_INPUTS = [
         ["--labels", "@labels.npy", "--pred-probs", "@pred_probs.npy", "--noise", "0.1"],
         r"--noise must be left out with --labels",
     ),
-    (["--label-column", "y"], r"--pred-probs, --features and --label-column need --labels"),
+    (["--label-column", "y"], r"--pred-probs, --features and --label-column need DATA or --labels"),
     (
         ["--labels", "@labels.npy", "--predictions", "@labels.npy"],
         r"--predictions does not go with --task multiclass; use --pred-probs",
     ),
     (
         ["--task", "regression"],
-        r"the built-in example is multi-class; --task regression needs --labels",
+        r"the built-in example is multi-class; --task regression needs DATA or --labels",
     ),
     (
         ["--noise", "1.5"],
