@@ -280,6 +280,8 @@ def main() -> None:
         return
     import torch
 
+    if args.device == "auto":  # name the device actually used in the results
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     info = common.meta()
     print(f"SPML benchmark on {args.device}, {args.seeds} seeds ...", flush=True)
     payload: dict[str, Any] = {

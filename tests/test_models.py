@@ -368,3 +368,29 @@ def test_noisy_errors(noisy_data) -> None:
         ValueError, match=r"`validation_fraction` must be a number in \[0, 1\); got 1\.0\."
     ):
         NoisyLabelClassifier(validation_fraction=1.0).fit(X, noisy)
+
+
+def test_training_input_checks() -> None:
+    from labelwise._validation import check_bags, check_candidates, check_hidden_layer_sizes
+
+    with pytest.raises(
+        TypeError,
+        match=r"`hidden_layer_sizes` must be a tuple of positive ints \(\(\) for a linear model\); got \(0,\)\.",
+    ):
+        check_hidden_layer_sizes((0,))
+    assert check_hidden_layer_sizes(16) == (16,)
+    with pytest.raises(
+        TypeError,
+        match=r"`candidates` must be a bool matrix of shape \(n_examples, n_classes\) \(True = candidate\); got dtype float64\.",
+    ):
+        check_candidates(np.full((2, 2), 0.5), 2)
+    with pytest.raises(
+        ValueError,
+        match=r"`bag_ids` must be every bag \(row of proportions\) used at least once; got 1 empty bag\(s\), first 1\.",
+    ):
+        check_bags(np.array([0, 0, 2]), np.full((3, 2), 0.5), 3)
+    with pytest.raises(
+        ValueError,
+        match=r"`candidates` must be a matrix with one row per example \(3\); got 2 rows\.",
+    ):
+        check_candidates(np.ones((2, 2), dtype=bool), 3)
