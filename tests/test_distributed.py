@@ -226,3 +226,53 @@ def test_import_labelwise_does_not_import_dask():
     code = "import sys, labelwise; print('dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_predict_set_and_transform_map_rows(client):
+    from labelwise.calibration import TemperatureScaling
+    from labelwise.conformal import SplitConformal
+
+    rng = np.random.default_rng(5)
+    logits = 2 * rng.standard_normal((3_000, 5))
+    labels = np.where(rng.random(3_000) < 0.7, logits.argmax(axis=1), rng.integers(0, 5, 3_000))
+    rows = ((700, 0, 1_299), (5,))
+    scaler = TemperatureScaling().fit(logits[:1_000], labels[:1_000])
+    calibrated = dl.transform(scaler, da.from_array(logits[1_000:], chunks=rows)).compute()
+    np.testing.assert_array_equal(calibrated, scaler.transform(logits[1_000:]))
+    probs = scaler.transform(logits)
+    for score in ("lac", "aps"):
+        sets = SplitConformal(score=score).calibrate(probs[:1_000], labels[:1_000])
+        got = dl.predict_set(sets, da.from_array(probs[1_000:], chunks=rows)).compute()
+        np.testing.assert_array_equal(got, sets.predict_set(probs[1_000:]))
+    with pytest.raises(ValueError, match=r"calibrate"):
+        dl.predict_set(SplitConformal(), da.from_array(probs, chunks=(500, 5)))
+    with pytest.raises(TypeError, match=r"`logits` must be a dask.array.Array"):
+        dl.transform(scaler, logits)
+
+
+def test_apply_then_fit(client):
+    from labelwise.weak import ABSTAIN, apply, labeling_function
+
+    @labeling_function()
+    def short(row):
+        return "ham" if len(row["text"]) < 6 else ABSTAIN
+
+    @labeling_function()
+    def link(row):
+        return "spam" if "http" in row["text"] else ABSTAIN
+
+    @labeling_function()
+    def shout(row):
+        return "spam" if row["text"].isupper() else "ham"
+
+    texts = ["hi", "GO http://x", "thanks a lot", "http://y", "OK", "see http://z NOW"] * 50
+    frame = pd.DataFrame({"text": texts}, index=np.arange(1_000, 1_000 + len(texts)))
+    votes = dl.apply([short, link, shout], dd.from_pandas(frame, npartitions=4))
+    expected = apply([short, link, shout], frame, progress=False)
+    got = lw.Annotations.from_long(votes.compute())
+    for field in ("item", "source", "label", "items", "sources", "classes"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+    fitted = dl.fit(MajorityVote(tie_break="prior"), votes)
+    np.testing.assert_array_equal(
+        fitted.labels_, MajorityVote(tie_break="prior").fit(expected).labels_
+    )

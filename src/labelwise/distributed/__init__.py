@@ -27,12 +27,16 @@ from labelwise.distributed.issues import (
     find_label_issues,
     label_quality_scores,
 )
+from labelwise.distributed.rows import apply, predict_set, transform
 
 __all__ = [
     "DaskLabelIssues",
+    "apply",
     "confident_joint",
     "estimate_noise",
     "find_label_issues",
     "fit",
     "label_quality_scores",
+    "predict_set",
+    "transform",
 ]

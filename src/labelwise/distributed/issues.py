@@ -30,7 +30,10 @@ from labelwise.distributed._blocks import (
     block_joint,
     block_scores,
     block_stats,
+    block_wrong_margins,
+    histogram_floors,
     merge_candidates,
+    merge_floors,
 )
 from labelwise.issues._kernels import exact_sums_to_float
 from labelwise.issues.confident_joint import (
@@ -121,12 +124,13 @@ def _blocks(labels: object, pred_probs: object) -> _Blocks:
 
 
 def _stats(
-    blocks: _Blocks, *, require_all_classes: bool, check_rows: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pass 1: class counts and thresholds (exact), with the label and row checks."""
+    blocks: _Blocks, *, require_all_classes: bool, keys_for: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pass 1: class counts and thresholds (exact), with the label and row checks, and the
+    histogram of the keys of the method's per-class or lowest-score selection."""
     k = blocks.n_classes
     tasks = [
-        dask.delayed(block_stats)(v, y, int(o), k, check_rows)
+        dask.delayed(block_stats)(v, y, int(o), k, True, keys_for)
         for v, y, o in zip(blocks.values, blocks.label_blocks, blocks.offsets[:-1], strict=True)
     ]
     parts: list[BlockStats] = list(dask.compute(*tasks))
@@ -152,7 +156,9 @@ def _stats(
         check_class_counts(counts)
     digits = np.sum([p.digits for p in parts], axis=0)
     special = np.sum([p.special for p in parts], axis=0)
-    return counts, class_thresholds(exact_sums_to_float(digits, special), counts)
+    hists = [p.histogram for p in parts if p.histogram is not None]
+    hist = np.sum(hists, axis=0) if keys_for is not None else None
+    return counts, class_thresholds(exact_sums_to_float(digits, special), counts), hist
 
 
 def _joint(blocks: _Blocks, thresholds: np.ndarray) -> tuple[np.ndarray, int]:
@@ -196,7 +202,7 @@ def confident_joint(labels: Any, pred_probs: Any, *, calibrate: bool = True) -> 
            [1, 2]])
     """
     blocks = _blocks(labels, pred_probs)
-    counts, thresholds = _stats(blocks, require_all_classes=True)
+    counts, thresholds, _ = _stats(blocks, require_all_classes=True)
     joint, _ = _joint(blocks, thresholds)
     return calibrate_joint(joint, counts) if calibrate else joint
 
@@ -229,7 +235,7 @@ def estimate_noise(labels: Any, pred_probs: Any, *, converge: bool = True) -> No
     0.333
     """
     blocks = _blocks(labels, pred_probs)
-    counts, thresholds = _stats(blocks, require_all_classes=True)
+    counts, thresholds, _ = _stats(blocks, require_all_classes=True)
     joint, _ = _joint(blocks, thresholds)
     return latent_estimates(calibrate_joint(joint, counts), counts, converge=converge)
 
@@ -276,7 +282,7 @@ def label_quality_scores(
             "`adjust_pred_probs` must be False when method='confidence_weighted_entropy'; got True."
         )
     blocks = _blocks(labels, pred_probs)
-    _, thresholds = _stats(blocks, require_all_classes=bool(adjust_pred_probs))
+    _, thresholds, _ = _stats(blocks, require_all_classes=bool(adjust_pred_probs))
     used = thresholds if adjust_pred_probs else None
     return da.map_blocks(
         _scores_block,
@@ -339,20 +345,30 @@ def _selected_rows(
     thresholds: np.ndarray,
     method: str,
     class_caps: np.ndarray | None,
+    class_floors: np.ndarray | None,
     cells: np.ndarray | None,
-    n_issues: int,
 ) -> np.ndarray:
-    """Pass 3: the rows a selection method flags (sorted global rows), before the final mask."""
+    """Passes 3 (and 4): the rows a selection method flags (sorted global rows), before the
+    final mask. Per-cell floors come from an extra pass over the rows known to be wrong,
+    exactly as the in-memory search starts from them."""
     k = thresholds.size
+    starts = list(zip(blocks.values, blocks.label_blocks, blocks.offsets[:-1], strict=True))
+    cell_floors = None
+    if cells is not None:
+        wrong = dask.compute(
+            *[
+                dask.delayed(block_wrong_margins)(v, y, int(o), thresholds, cells)
+                for v, y, o in starts
+            ]
+        )
+        cell_floors = merge_floors(list(wrong), cells.reshape(k * k))
     tasks = [
         dask.delayed(block_candidates)(
-            v, y, int(o), thresholds, method, class_caps, cells, n_issues
+            v, y, int(o), thresholds, method, class_caps, class_floors, cells, cell_floors
         )
-        for v, y, o in zip(blocks.values, blocks.label_blocks, blocks.offsets[:-1], strict=True)
+        for v, y, o in starts
     ]
     parts = dask.compute(*tasks)
-    if method in ("low_self_confidence", "low_normalized_margin"):
-        return merge_candidates([p[0] for p in parts], np.array([n_issues]))
     chosen: np.ndarray | None = None
     if class_caps is not None:
         chosen = merge_candidates([p[0] for p in parts], class_caps)
@@ -408,9 +424,14 @@ def find_label_issues(
     )
     check_choice(rank_by, "rank_by", SCORE_METHODS)
     blocks = _blocks(labels, pred_probs)
-    counts, thresholds = _stats(blocks, require_all_classes=True)
+    low = method in ("low_self_confidence", "low_normalized_margin")
+    by_class = method in ("prune_by_class", "both")
+    counts, thresholds, hist = _stats(
+        blocks, require_all_classes=True, keys_for=method if low or by_class else None
+    )
     joint, n_cl = _joint(blocks, thresholds)
     selected: np.ndarray | None = None
+    hist = np.zeros((1, 1), np.int64) if hist is None else hist
     if method in PRUNING:
         class_caps, cells = pruning_plan(
             method,
@@ -420,9 +441,13 @@ def find_label_issues(
             min_examples_per_class=min_examples_per_class,
             stacklevel=3,
         )
-        selected = _selected_rows(blocks, thresholds, method, class_caps, cells, -1)
-    elif method in ("low_self_confidence", "low_normalized_margin"):
-        selected = _selected_rows(blocks, thresholds, method, None, None, n_cl)
+        floors = None if class_caps is None else histogram_floors(hist, class_caps)
+        selected = _selected_rows(blocks, thresholds, method, class_caps, floors, cells)
+    elif low:
+        caps = np.array([n_cl])
+        selected = _selected_rows(
+            blocks, thresholds, method, caps, histogram_floors(hist, caps), None
+        )
     outputs = []
     for b, (v, y) in enumerate(zip(blocks.values, blocks.label_blocks, strict=True)):
         lo, hi = blocks.offsets[b], blocks.offsets[b + 1]
