@@ -287,7 +287,10 @@ def test_weak_applies_the_file_and_fits_the_label_model(
             "give --features or --text-column, not both",
         ),
         (["audit", "{text.csv}", "--embed"], "--embed needs --text-column (the texts to embed)"),
-        (["audit", "--text-column", "text"], "--text-column and --embed need DATA"),
+        (
+            ["audit", "--text-column", "text"],
+            "--text-column and --embed need DATA (a table with a text column)",
+        ),
         (
             ["audit", "{table.csv}", "--labels", "{table.csv}"],
             "give DATA or --labels, not both",
@@ -298,7 +301,8 @@ def test_weak_applies_the_file_and_fits_the_label_model(
         ),
         (
             ["audit", "{latin1.csv}"],
-            "DATA must be UTF-8 text; '{latin1.csv}' is not (byte 14: invalid continuation byte)",
+            "DATA must be UTF-8 text; '{latin1.csv}' is not (line 2, byte 14: invalid "
+            "continuation byte)",
         ),
         (
             ["audit", "{missing.csv}"],

@@ -4,6 +4,7 @@ tables, writing the label card."""
 from __future__ import annotations
 
 import argparse
+import codecs
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,27 @@ def _read_data(path: str, flag: str) -> pd.DataFrame:
         frame = io.read_table(path)
     except UnicodeDecodeError as error:
         raise UsageError(
-            f"{flag} must be UTF-8 text; {path!r} is not (byte {error.start}: {error.reason})"
+            f"{flag} must be UTF-8 text; {path!r} is not ({_first_bad_byte(path)})"
         ) from error
     if frame.shape[0] == 0:
         raise UsageError(f"{flag} must have at least one row; {path!r} has none")
     return frame
+
+
+def _first_bad_byte(path: str) -> str:
+    """Where a file stops being UTF-8: "line L, byte B: reason" (read in chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = lines = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                line = lines + chunk[: error.start].count(b"\n") + 1
+                return f"line {line}, byte {offset + error.start}: {error.reason}"
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return "it ends inside a character"
 
 
 def _column(frame: pd.DataFrame, name: str, flag: str, path: str) -> pd.Series:
