@@ -363,3 +363,28 @@ def test_outputs_over_inputs_are_refused(
         "as input and output.\n"
     )
     assert data.read_text() == "item,annotator,label\n1,a,x\n1,b,y\n"
+
+
+def test_without_the_report_extra_the_rest_is_still_written(
+    inputs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(self: object) -> str:
+        raise ImportError(
+            "the HTML report needs jinja2 and matplotlib: pip install 'labelwise[report]'"
+        )
+
+    monkeypatch.setattr("labelwise.report.LabelCard.to_html", missing)
+    out = tmp_path / "agg"
+    code, stdout, err = _run(
+        capsys, "aggregate", inputs["crowd.csv"], "--label", "answer", "-o", out, "--json"
+    )
+    assert code == 0
+    assert (
+        "labelwise: warning: report.html not written: the HTML report needs jinja2 and "
+        "matplotlib: pip install 'labelwise[report]'\n"
+    ) in err
+    assert json.loads(stdout)["outputs"]["report"] is None
+    _only_outputs(out, {"labels.csv", "annotators.csv", "summary.json"})

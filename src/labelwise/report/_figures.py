@@ -46,7 +46,7 @@ def class_distribution(classes: Sequence[str], counts: np.ndarray) -> str:
         figure = _figure(max(3.5, 0.35 * len(classes) + 1.5), 2.6)
         axes = figure.add_subplot()
         axes.bar(range(len(classes)), counts, color=_BLUE)
-        axes.set_xticks(range(len(classes)), list(classes), rotation=45 if len(classes) > 8 else 0)
+        axes.set_xticks(range(len(classes)), list(classes), rotation=45 if len(classes) > 12 else 0)
         axes.set_ylabel("examples")
         axes.set_xlabel("class")
     return _svg(figure, "class-distribution")
