@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labelwise-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-venv bench-weak clean
+
+# snorkel (the weak-supervision anchor) pulls torch: it gets its own git-ignored venv, torch
+# first so that pip takes the CPU build.
+SNORKEL_VENV := benchmarks/.venv-snorkel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +30,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/regression_issues.py
 	$(BIN)/python benchmarks/outliers_duplicates.py
 	$(BIN)/python benchmarks/aggregation.py
+
+$(SNORKEL_VENV)/.installed:
+	test -x $(SNORKEL_VENV)/bin/python || $(PYTHON) -m venv $(SNORKEL_VENV)
+	$(SNORKEL_VENV)/bin/pip install --quiet torch==2.13.0
+	$(SNORKEL_VENV)/bin/pip install --quiet snorkel==0.10.0
+	touch $@
+
+bench-venv: $(SNORKEL_VENV)/.installed
+
+bench-weak: $(STAMP) bench-venv
+	$(BIN)/python benchmarks/weak_supervision.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache labelwise-out
