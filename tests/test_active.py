@@ -142,6 +142,8 @@ def test_lowest_splits_annotated_and_unlabeled() -> None:
     np.testing.assert_array_equal(annotated, [1])
     np.testing.assert_array_equal(unlabeled, [0, 1])
     np.testing.assert_array_equal(result.combined(), [0.5, 0.1, 0.9, 0.2, 0.05])
+    with pytest.raises(ValueError, match=r"`k` must be an integer >= 1; got 0\."):
+        result.lowest(0)
 
 
 def test_relabel_errors() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelwise._validation import check_int
 from labelwise._validation.active import check_relabel_annotations, check_relabel_probs
 from labelwise.aggregate.crowdlab import CrowdLab, temperature_scale
 from labelwise.annotations import Annotations
@@ -45,7 +46,7 @@ class RelabelScores:
         Ties go to the lower position (annotated items first).
         """
         combined = self.combined()
-        k = min(int(k), combined.size)
+        k = min(check_int(k, "k", minimum=1), combined.size)
         order = np.argsort(combined, kind="stable")[:k]
         n = self.scores.size
         return np.sort(order[order < n]), np.sort(order[order >= n] - n)
