@@ -264,6 +264,39 @@ def test_weak_applies_the_file_and_fits_the_label_model(
     assert _digest(inputs) == before
 
 
+@pytest.mark.skipif(not (DATA / "ws_youtube").is_dir(), reason="needs ../shared/data/ws_youtube")
+def test_weak_real_youtube_comments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = json.loads((DATA / "ws_youtube" / "train.json").read_text())
+    frame = pd.DataFrame(
+        [{"text": r["data"]["text"], "gold": ["ham", "spam"][r["label"]]} for r in raw.values()]
+    )
+    data = tmp_path / "comments.parquet"
+    frame.to_parquet(data)
+    (tmp_path / "lfs.py").write_text(
+        LFS.replace('"money" in', '"check out" in').replace('"click" in', '"subscribe" in')
+    )
+    out = tmp_path / "out"
+    code, stdout, err = _run(
+        capsys, "weak", tmp_path / "lfs.py", data, "--gold-column", "gold", "-o", out,
+        "--json", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    namespace: dict[str, object] = {}
+    exec((tmp_path / "lfs.py").read_text(), namespace)
+    lfs = [namespace[n] for n in ("money", "click", "thanks")]
+    votes = apply(lfs, frame, progress=False)
+    expected = dataset_summary(votes)
+    assert summary["n_items"] == len(frame) == expected.n_items
+    assert summary["coverage"] == pytest.approx(expected.coverage)
+    assert summary["n_votes"] == expected.n_votes
+    labels = pd.read_csv(out / "labels.csv")
+    np.testing.assert_allclose(
+        labels[["p_ham", "p_spam"]], LabelModel().fit(votes).probas_, atol=1e-12
+    )
+    assert summary["label_model_accuracy"] > 0.8
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
