@@ -90,13 +90,25 @@ def calibration_temperature(pred_probs: np.ndarray, shares: np.ndarray) -> float
     annotations (all-zero ``shares`` rows) do not count.
     """
     k = pred_probs.shape[1]
-    log_p = np.log(pred_probs, where=pred_probs > 0, out=np.full(pred_probs.shape, -np.inf))
     labelled = shares.sum(axis=1) > 0
+    n_labelled = int(labelled.sum())
+    probs = pred_probs[labelled]
+    log_p = np.log(probs, where=probs > 0, out=np.full(probs.shape, -np.inf))
+    # Dividing by T > 0 keeps each row's largest finite logit largest: shift once, not per T.
+    top = np.max(np.where(np.isfinite(log_p), log_p, -np.inf), axis=1, keepdims=True)
+    shifted = log_p - top
+    # Only the (item, class) cells with a vote share enter the cross-entropy.
+    rows, cols = np.nonzero(shares[labelled])
+    weights = shares[labelled][rows, cols]
+    picked = shifted[rows, cols]
+    log_floor = np.log(PROB_FLOOR)
 
     def loss(temp: float) -> float:
-        scaled = _softmax(log_p / max(temp, WEIGHT_FLOOR))
-        ce = -(shares * np.log(np.clip(scaled, PROB_FLOOR, None))).sum(axis=1) / np.log(k)
-        return float(ce[labelled].mean())
+        inverse = 1.0 / max(temp, WEIGHT_FLOOR)
+        log_norm = np.log(np.exp(shifted * inverse).sum(axis=1))
+        # log(clip(softmax, floor)) = max(log softmax, log floor), on the voted cells only.
+        log_q = np.maximum(picked * inverse - log_norm[rows], log_floor)
+        return float(-(weights * log_q).sum() / np.log(k) / n_labelled)
 
     coarse = list(TEMPERATURE_GRID)
     best = int(np.argmin([loss(t) for t in coarse]))
