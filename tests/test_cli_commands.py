@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from labelwise import Annotations, audit
 from labelwise.aggregate import DawidSkene, LabelModel
 from labelwise.cli import main
+from labelwise.datasets import load_digits_example
 from labelwise.weak import apply, dataset_summary
 
 DATA = Path(os.environ.get("LABELWISE_DATA", Path(__file__).parents[2] / "shared" / "data"))
@@ -421,3 +422,31 @@ def test_without_the_report_extra_the_rest_is_still_written(
     ) in err
     assert json.loads(stdout)["outputs"]["report"] is None
     _only_outputs(out, {"labels.csv", "annotators.csv", "summary.json"})
+
+
+def test_pixel_columns_become_thumbnails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ex = load_digits_example(noise=0.05, random_state=0)
+    data = tmp_path / "digits.csv"
+    pixels = pd.DataFrame(ex.features, columns=[f"p{i}" for i in range(64)])
+    pixels.assign(label=ex.labels).to_csv(data, index=False)
+    probs = tmp_path / "probs.npy"
+    np.save(probs, ex.pred_probs)
+    out = tmp_path / "out"
+    code, _, err = _run(
+        capsys, "audit", data, "--pred-probs", probs, "--image-shape", "8x8", "-o", out, "--quiet"
+    )
+    assert code == 0, err
+    html = (out / "report.html").read_text()
+    n_issues = len(pd.read_csv(out / "issues.csv"))
+    assert html.count('<img class="thumb"') == min(n_issues, 200) > 0
+    code, _, err = _run(capsys, "audit", data, "--image-shape", "5x5", "-o", out)
+    assert code == 2
+    assert err == (
+        "labelwise: error: --image-shape 5x5 needs 25 numeric feature columns (the pixels, row "
+        "by row); got 64 numeric of 64\n"
+    )
+    code, _, err = _run(capsys, "audit", data, "--image-shape", "8by8", "-o", out)
+    assert code == 2
+    assert "argument --image-shape: must be HEIGHTxWIDTH, e.g. 8x8; got '8by8'" in err

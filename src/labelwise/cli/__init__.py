@@ -62,6 +62,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _shape(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) == 2 and all(p.isdigit() and int(p) > 0 for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise argparse.ArgumentTypeError(f"must be HEIGHTxWIDTH, e.g. 8x8; got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``labelwise`` and its subcommands."""
     parser = _Parser(
@@ -114,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-column",
         metavar="NAME",
         help="with DATA: the column of texts to learn from (TF-IDF + logistic regression)",
+    )
+    data.add_argument(
+        "--image-shape",
+        type=_shape,
+        metavar="HxW",
+        help="with DATA: the feature columns are the pixels of small grey images, row by row; "
+        "the label card shows them as thumbnails (e.g. 8x8)",
     )
     data.add_argument(
         "--embed",

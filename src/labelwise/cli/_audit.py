@@ -57,13 +57,15 @@ def _audit(args: argparse.Namespace) -> int:
         raise UsageError(f"{wrong_flag} does not go with --task {args.task}; use {output_flag}")
     if args.data is None and (args.text_column is not None or args.embed):
         raise UsageError("--text-column and --embed need DATA (a table with a text column)")
+    if args.data is None and args.image_shape is not None:
+        raise UsageError("--image-shape needs DATA (a table of pixel columns)")
     if args.data is not None:
         if args.labels is not None:
             raise UsageError("give DATA or --labels, not both")
         if args.noise is not None:
             raise UsageError("--noise must be left out with DATA; it flips labels of the example")
         _refuse_overwrite([p for p in (args.data, model_output) if p], written)
-        labels, outputs, features, classes, texts = _table_inputs(args, status)
+        labels, outputs, features, classes, texts, images = _table_inputs(args, status)
         source = f"{args.data} ({args.task})"
     elif args.labels is None:
         if model_output is not None or args.features is not None or args.label_column is not None:
@@ -179,7 +181,7 @@ def _reliability(result: AuditResult, labels: Any, pred_probs: Any) -> Reliabili
 
 def _table_inputs(
     args: argparse.Namespace, status: Any
-) -> tuple[Any, Any, Any, tuple[Any, ...] | None, list[str] | None]:
+) -> tuple[Any, Any, Any, tuple[Any, ...] | None, list[str] | None, np.ndarray | None]:
     """Labels, model outputs, features, class names and texts from one table (DATA)."""
     if args.task == "multilabel":
         raise UsageError(
@@ -187,6 +189,8 @@ def _table_inputs(
         )
     if args.text_column is not None and args.features is not None:
         raise UsageError("give --features or --text-column, not both")
+    if args.image_shape is not None and args.text_column is not None:
+        raise UsageError("--image-shape goes with pixel feature columns, not --text-column")
     if args.embed and args.text_column is None:
         raise UsageError("--embed needs --text-column (the texts to embed)")
     frame = _read_data(args.data, "DATA")
@@ -198,6 +202,7 @@ def _table_inputs(
         raise UsageError(f"labels must not be missing; {label_name!r} is empty in row {row}")
     texts: list[str] | None = None
     features: np.ndarray | None = None
+    images: np.ndarray | None = None
     model_input: Any
     if args.text_column is not None:
         text = _column(frame, args.text_column, "--text-column", args.data)
@@ -227,6 +232,15 @@ def _table_inputs(
         model_input = table.astype(
             {c: "category" for c in table.columns if c not in numeric.columns}
         )
+        if args.image_shape is not None:
+            height, width = args.image_shape
+            if numeric.shape[1] != table.shape[1] or table.shape[1] != height * width:
+                raise UsageError(
+                    f"--image-shape {height}x{width} needs {height * width} numeric feature "
+                    f"columns (the pixels, row by row); got {numeric.shape[1]} numeric of "
+                    f"{table.shape[1]}"
+                )
+            images = numeric.to_numpy(dtype=np.float64).reshape(-1, height, width)
         if numeric.shape[1]:
             values = numeric.to_numpy(dtype=np.float64)
             if not np.isnan(values).any():
@@ -238,7 +252,7 @@ def _table_inputs(
             if args.predictions
             else _cross_val_regression(model_input, column.to_numpy(dtype=np.float64), args, status)
         )
-        return column.to_numpy(dtype=np.float64), predictions, features, None, texts
+        return column.to_numpy(dtype=np.float64), predictions, features, None, texts, images
     classes, codes = np.unique(column.to_numpy(), return_inverse=True)
     if args.pred_probs is not None:
         pred_probs = io.read_pred_probs(args.pred_probs)
@@ -253,6 +267,7 @@ def _table_inputs(
         features,
         tuple(c.item() if hasattr(c, "item") else c for c in classes),
         texts,
+        images,
     )
 
 
