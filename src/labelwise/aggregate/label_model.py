@@ -9,7 +9,6 @@ or merges dependent groups so that copies of one rule do not outvote independent
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +19,22 @@ from scipy.sparse.csgraph import connected_components
 
 from labelwise._numerics import threads_for
 from labelwise._validation import check_choice, check_fraction, check_int, check_positive, fail
-from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning, check_annotations
-from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
-from labelwise.aggregate._label_model_kernels import (
-    onecoin_em_step,
-    source_class_counts,
-    vote_shares,
+from labelwise.aggregate._base import BaseAggregator, check_annotations
+from labelwise.aggregate._kernels import n_chunks_for
+from labelwise.aggregate._label_model_em import (
+    FLOOR,
+    EMOptions,
+    State,
+    Structure,
+    Votes,
+    em_general,
+    em_one_coin,
+    symmetric_confusions,
+    update_confusions,
+    update_cover,
 )
+from labelwise.aggregate._label_model_kernels import source_class_counts, vote_shares
 from labelwise.aggregate._pairs import PairTable, grouped, pair_table, triplet_mu
-from labelwise.aggregate.dawid_skene import _prior_pseudo_counts
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -43,14 +49,6 @@ _MU_LOW, _MU_HIGH = 0.02, 0.98
 #: A source giving one class in at least this share of its votes is "one-sided": its agreement
 #: with others says nothing about its accuracy, so it gets the majority-vote start.
 _ONE_SIDED = 0.99
-#: Accuracies and probabilities are kept this far from 0 and 1 before taking logs.
-_FLOOR = 1e-6
-#: Pseudo-count per class of the class-balance prior.
-_BALANCE_PSEUDO = 1.0
-#: Pseudo-items per class, at the source's overall coverage, in its class coverage estimate.
-_COVER_PSEUDO = 10.0
-#: Pseudo-count in every cell of a confusion row.
-_SMOOTHING = 0.01
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,9 @@ def dependent_source_pairs(
     that vote on different items score near 0, whatever their accuracy. Unlike statistics
     centred on a fitted model, it needs no accuracies, so a large group of copies (which would
     dominate any consensus) cannot hide itself, and one-class rules (which always agree when
-    they co-fire) are flagged only when they fire on nearly the same items.
+    they co-fire) are flagged only when they fire on nearly the same items. On more than
+    262,144 items the counts come from every ``ceil(n_items / 262144)``-th item (evenly spaced;
+    the score is a ratio and needs no more).
 
     Parameters
     ----------
@@ -179,74 +179,6 @@ def _dependent_pairs(
 # --------------------------------------------------------------------------- the label model
 
 
-@dataclass(frozen=True)
-class _State:
-    """The label model's parameters: confusions (n_sources, K, K), the coverage
-    P(votes | class) (n_sources, K) or None when it does not depend on the class, and the
-    class balance (K,)."""
-
-    confusions: np.ndarray
-    cover: np.ndarray | None
-    balance: np.ndarray
-
-    def distance(self, other: _State) -> float:
-        """The largest absolute change of any parameter."""
-        change = max(
-            float(np.abs(self.confusions - other.confusions).max()),
-            float(np.abs(self.balance - other.balance).max()),
-        )
-        if self.cover is not None and other.cover is not None:
-            change = max(change, float(np.abs(self.cover - other.cover).max()))
-        return change
-
-
-@dataclass(frozen=True)
-class _Structure:
-    """Which sources have which kind of parameters (boolean masks over sources).
-
-    ``by_class``: coverage that depends on the class; ``held``: confusions held at their
-    closed-form (triplet) values.
-    """
-
-    by_class: np.ndarray
-    held: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Votes:
-    """The votes grouped by item, with what every estimation step needs."""
-
-    indptr: np.ndarray
-    source: np.ndarray
-    label: np.ndarray
-    n_votes: np.ndarray  # (n_sources,) votes per source
-    labelled: np.ndarray  # (n_items,) bool, at least one vote
-    k: int
-
-    @classmethod
-    def of(
-        cls, annotations: Annotations, by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> _Votes:
-        indptr, source, label = by_item
-        # 32-bit codes halve the memory traffic of every EM pass.
-        return cls(
-            indptr,
-            source.astype(np.int32),
-            label.astype(np.int32),
-            annotations.source_counts(),
-            np.diff(indptr) > 0,
-            annotations.n_classes,
-        )
-
-    @property
-    def n_items(self) -> int:
-        return int(self.indptr.size - 1)
-
-    @property
-    def n_sources(self) -> int:
-        return int(self.n_votes.size)
-
-
 def _merge_groups(annotations: Annotations, groups: np.ndarray) -> Annotations:
     """One source per group; on each item it votes the label most of the group's members who
     voted there gave (ties: the smallest label code)."""
@@ -271,32 +203,26 @@ def _merge_groups(annotations: Annotations, groups: np.ndarray) -> Annotations:
     )
 
 
-def _log_odds(accuracy: np.ndarray, k: int) -> np.ndarray:
-    """``log(a (K - 1) / (1 - a))``: the weight of a vote of a one-coin source."""
-    a = np.clip(accuracy, _FLOOR, 1.0 - _FLOOR)
-    return np.log(a) + np.log(k - 1) - np.log1p(-a)
-
-
-def _symmetric_confusions(accuracy: np.ndarray, k: int) -> np.ndarray:
-    """(n_sources, K, K): ``a`` on the diagonal, ``(1 - a) / (K - 1)`` elsewhere."""
-    off = (1.0 - accuracy) / (k - 1)
-    confusions = np.broadcast_to(off[:, None, None], (accuracy.size, k, k)).copy()
-    diagonal = np.arange(k)
-    confusions[:, diagonal, diagonal] = accuracy[:, None]
-    return confusions
-
-
 class LabelModel(BaseAggregator):
     """Generative label model for labeling-function (LF) votes, with abstains, an unknown class
     balance and dependent LFs.
 
     Model (Ratner et al. 2016 and 2019, the Snorkel / MeTaL label model): the true class
     ``y`` of an item follows ``class_balance_``; each LF votes on it or abstains (an abstain is
-    no annotation and carries no information), and its votes are conditionally independent
-    given ``y``: with ``confusion="one_coin"``, LF ``s`` gives the right class with probability
-    ``a_s`` (``accuracies_``) and each wrong class with ``(1 - a_s) / (K - 1)``; with
-    ``"full"``, a whole confusion matrix per LF (Dawid & Skene 1979), which needs LFs that vote
-    for several classes and plenty of votes per LF.
+    no annotation), conditionally independently of the other LFs given ``y``. When LF ``s``
+    votes, with ``confusion="one_coin"`` it gives the right class with probability ``a_s`` and
+    each wrong class with ``(1 - a_s) / (K - 1)``; with ``"full"``, its votes follow a whole
+    confusion matrix (Dawid & Skene 1979), which needs LFs that vote for several classes and
+    plenty of votes per LF.
+
+    Whether an LF votes at all (``coverage``): a one-sided LF (at least 99% of its votes for one
+    class, as keyword rules that only ever vote "spam") carries its information in *when* it
+    votes, so with ``coverage="auto"`` (default) such an LF also gets a per-class chance of
+    voting, ``coverages_[s, k]`` = P(``s`` votes | ``y = k``), and its abstains count as
+    evidence. Other LFs (and crowd workers, who answer what they are given) keep a coverage
+    that does not depend on the class, and their abstains say nothing. ``"by_class"`` gives
+    every LF a per-class coverage, ``"shared"`` none: with one-sided LFs and an estimated class
+    balance the latter collapses (every vote of the minority class is explained as a mistake).
 
     Fitting (``method``):
 
@@ -309,13 +235,15 @@ class LabelModel(BaseAggregator):
       valid triplet, with an estimate at the lower clip, or whose votes are one-sided (at least
       99% for one class: keyword rules that only ever vote "spam" agree with every other spam
       rule, which says nothing about their accuracy) starts from its agreement with the
-      majority vote instead. The class balance (unless given) is then the fixed point of
-      "mean posterior over the items with a vote", with the accuracies held.
+      majority vote instead. The accuracies are then held, and the class balance (unless
+      given) and the one-sided LFs' parameters are fitted by EM around them.
     - ``"triplet+em"`` (default): the triplet estimates, refined by EM (maximum a posteriori):
       E-step posteriors per item, M-step accuracies (or confusions) under a weak Beta
       (Dirichlet) prior and the class balance as the mean posterior plus one pseudo-count per
-      class. Starting close to the optimum, EM needs few iterations.
-    - ``"em"``: the same EM, started from the majority vote (an M-step on the vote shares).
+      class, starting from a uniform class balance. Starting close to the optimum, EM needs
+      few iterations.
+    - ``"em"``: the same EM, started from the weighted majority vote (an M-step on its vote
+      shares).
 
     Estimating the class balance matters: on the real D_Product crowd data (88% / 12%) a label
     model that assumes uniform classes (Snorkel's default) gets 0.445 accuracy, below majority
@@ -330,9 +258,11 @@ class LabelModel(BaseAggregator):
     vote on each item; the members share its accuracy. ``"ignore"``: the model as if all LFs
     were independent (pairs are still reported).
 
-    ``probas_`` of an item without any vote is ``class_balance_``. ``labels_`` is the most
+    ``probas_`` of an item without any vote is ``class_balance_`` (the abstain evidence of
+    one-sided LFs is used only on items with at least one vote). ``labels_`` is the most
     probable class; exact ties go to the class with the larger ``class_balance_`` (then the
-    first class).
+    first class). Small inputs run on one thread, large ones on numba's threads; each EM
+    iteration is one compiled pass over the votes.
 
     Ratner, A., De Sa, C., Wu, S., Selsam, D. & Ré, C. (2016). Data programming: creating
     large training sets, quickly. NeurIPS. Ratner, A., Hancock, B., Dunnmon, J., Sala, F.,
@@ -350,9 +280,10 @@ class LabelModel(BaseAggregator):
     dependency_threshold : float in (0, 1], default=0.9
         Vote overlap from which two LFs are dependent (see :func:`dependent_source_pairs`).
     confusion : {"one_coin", "full"}, default="one_coin"
+    coverage : {"auto", "by_class", "shared"}, default="auto"
     max_iter : int, default=300
         Most EM iterations (a ``ConvergenceWarning`` when reached).
-    tol : float, default=1e-5
+    tol : float, default=1e-4
         EM stops when no accuracy (confusion entry) or class share moves by more than this.
     prior_strength : float, default=2.0
         Pseudo-votes per class in each LF's prior (0: maximum likelihood).
@@ -366,16 +297,20 @@ class LabelModel(BaseAggregator):
     probas_ : ndarray of shape (n_items, K)
     labels_ : ndarray of shape (n_items,)
     accuracies_ : ndarray of shape (n_sources,)
-        P(an LF's vote is right | it votes); with ``"full"``, averaged over the class balance.
-        NaN for a source without votes. Also ``source_quality_``.
+        P(an LF's vote is right | it votes), averaged over the classes of the items it votes
+        on. NaN for a source without votes. Also ``source_quality_``.
     confusions_ : ndarray of shape (n_sources, K, K)
         ``confusions_[s, k, l]`` = P(LF ``s`` votes ``l`` | true class ``k``, it votes).
+    coverages_ : ndarray of shape (n_sources, K)
+        P(LF ``s`` votes | true class ``k``) (the same for every class where the coverage
+        does not depend on it).
     class_balance_ : ndarray of shape (K,)
     dependent_pairs_ : DependentPairs
     source_weights_ : ndarray of shape (n_sources,)
         Each LF's weight in the likelihood (``1 / group size`` with ``"downweight"``, else 1).
     n_iter_ : int
-        EM iterations (0 for ``"triplet"`` with a given class balance).
+        EM iterations (0 for ``"triplet"`` when nothing is left to fit: a given class balance
+        and no one-sided LF).
 
     Examples
     --------
@@ -402,7 +337,7 @@ class LabelModel(BaseAggregator):
         confusion: str = "one_coin",
         coverage: str = "auto",
         max_iter: int = 300,
-        tol: float = 1e-5,
+        tol: float = 1e-4,
         prior_strength: float = 2.0,
         prior_accuracy: float = 0.7,
         random_state: Any = None,
@@ -474,7 +409,7 @@ class LabelModel(BaseAggregator):
                 np.arange(sizes.size),
                 given,
             )
-            state = _State(
+            state = State(
                 state.confusions[groups],
                 None if state.cover is None else state.cover[groups],
                 state.balance,
@@ -492,7 +427,7 @@ class LabelModel(BaseAggregator):
             cover = np.repeat((n_votes / annotations.n_items)[:, None], k, axis=1)
         # P(right | votes) = sum_k P(class k | votes) C[s, k, k], P(class k | votes) ~ pi_k rho_sk.
         given_vote = balance * cover
-        given_vote /= np.maximum(given_vote.sum(axis=1, keepdims=True), _FLOOR)
+        given_vote /= np.maximum(given_vote.sum(axis=1, keepdims=True), FLOOR)
         accuracy = np.einsum("sk,skk->s", given_vote, state.confusions)
         voted = n_votes > 0
         self.probas_ = probas
@@ -516,9 +451,18 @@ class LabelModel(BaseAggregator):
         weights: np.ndarray,
         groups: np.ndarray,
         given: np.ndarray | None,
-    ) -> tuple[np.ndarray, _State, int]:
+    ) -> tuple[np.ndarray, State, int]:
         """``(probas, state, n_iter)`` for (possibly merged) annotations."""
-        votes = _Votes.of(annotations, by_item)
+        votes = Votes.of(annotations, by_item)
+        opts = EMOptions(
+            method=self.method,
+            confusion=self.confusion,
+            prior_strength=float(self.prior_strength),
+            prior_accuracy=float(self.prior_accuracy),
+            max_iter=int(self.max_iter),
+            tol=float(self.tol),
+            name=type(self).__name__,
+        )
         k, m, n = votes.k, votes.n_sources, votes.n_items
         chunks = n_chunks_for(votes.source.size)
         # EM starts from a uniform class balance unless one is given: the majority vote's
@@ -534,73 +478,21 @@ class LabelModel(BaseAggregator):
         by_class = {"auto": one_sided, "by_class": np.ones(m, dtype=bool)}.get(
             self.coverage, np.zeros(m, dtype=bool)
         )
-        model = _Structure(by_class, np.zeros(m, dtype=bool))
-        confusions = self._confusions(counts, votes.n_votes, model, None)
+        model = Structure(by_class, np.zeros(m, dtype=bool))
+        confusions = update_confusions(counts, votes.n_votes, model, None, opts)
         if self.method != "em":
             accuracy, from_triplets = self._triplet_start(
                 table, groups, one_sided, votes.n_votes, k
             )
-            symmetric = _symmetric_confusions(np.clip(accuracy, _FLOOR, 1 - _FLOOR), k)
+            symmetric = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
             confusions[from_triplets] = symmetric[from_triplets]
             if self.method == "triplet":
-                model = _Structure(model.by_class, from_triplets)
-        cover = self._cover(counts, shares.sum(axis=0), votes.n_votes / n, model, None)
-        state = _State(confusions, cover, balance)
+                model = Structure(model.by_class, from_triplets)
+        cover = update_cover(counts, shares.sum(axis=0), votes.n_votes / n, model)
+        state = State(confusions, cover, balance)
         if self.confusion == "one_coin" and cover is None:
-            return self._em_one_coin(votes, weights, state, model, given is None)
-        return self._em(votes, weights, state, model, given is None)
-
-    def _balance(self, class_totals: np.ndarray) -> np.ndarray:
-        smoothed = class_totals + _BALANCE_PSEUDO
-        return smoothed / smoothed.sum()
-
-    def _confusions(
-        self,
-        counts: np.ndarray,
-        n_votes: np.ndarray,
-        model: _Structure,
-        previous: np.ndarray | None,
-    ) -> np.ndarray:
-        """M-step of the confusions from expected counts ``[source, class, voted]``: one-coin
-        (a Beta prior on the accuracy) or full rows (a Dirichlet prior); ``model.held`` rows
-        keep ``previous``."""
-        k = counts.shape[1]
-        strength = float(self.prior_strength) * k
-        if self.confusion == "one_coin":
-            right = strength * float(self.prior_accuracy)
-            correct = np.trace(counts, axis1=1, axis2=2)
-            accuracy = (correct + right) / np.maximum(n_votes + strength, _FLOOR)
-            accuracy = np.where(n_votes + strength > 0, accuracy, 1.0 / k)
-            confusions = _symmetric_confusions(np.clip(accuracy, _FLOOR, 1 - _FLOOR), k)
-        else:
-            pseudo = _prior_pseudo_counts(
-                k, float(self.prior_strength), float(self.prior_accuracy), smoothing=_SMOOTHING
-            )
-            smoothed = counts + pseudo
-            confusions = smoothed / smoothed.sum(axis=2, keepdims=True)
-        if previous is not None and model.held.any():
-            confusions[model.held] = previous[model.held]
-        return confusions
-
-    def _cover(
-        self,
-        counts: np.ndarray,
-        class_mass: np.ndarray,
-        overall: np.ndarray,
-        model: _Structure,
-        previous: np.ndarray | None,
-    ) -> np.ndarray | None:
-        """(n_sources, K) P(source votes | class), or None when no source's coverage depends
-        on the class: its votes' posterior mass per class over the class's mass, with
-        ``_COVER_PSEUDO`` pseudo-items per class at its overall coverage; the overall coverage
-        (which cancels out of the posteriors) for the other sources."""
-        if not model.by_class.any():
-            return None
-        cover = np.repeat(overall[:, None], counts.shape[1], axis=1)
-        mass = counts[model.by_class].sum(axis=2)
-        prior = _COVER_PSEUDO * overall[model.by_class, None]
-        cover[model.by_class] = (mass + prior) / (class_mass + _COVER_PSEUDO)
-        return np.clip(cover, _FLOOR, 1.0 - _FLOOR)
+            return em_one_coin(votes, weights, state, model, given is None, opts)
+        return em_general(votes, weights, state, model, given is None, opts)
 
     def _triplet_start(
         self,
@@ -621,131 +513,3 @@ class LabelModel(BaseAggregator):
         usable = np.isfinite(squared) & (squared > _MU_LOW**2) & ~one_sided
         mu = np.sqrt(np.clip(np.nan_to_num(squared), _MU_LOW**2, _MU_HIGH**2))
         return ((k - 1) * mu + 1.0) / k, usable
-
-    # ------------------------------------------------------------------ EM
-
-    def _iterations(self, estimate_balance: bool, model: _Structure, by_class: bool) -> int:
-        """EM iterations allowed: none when nothing is left to estimate."""
-        if not estimate_balance and not by_class and model.held.all():
-            return 0
-        return int(self.max_iter)
-
-    def _warn(self, converged: bool) -> None:
-        if not converged:
-            warnings.warn(
-                f"{type(self).__name__}: EM stopped at max_iter={self.max_iter} before no "
-                f"parameter moved by more than tol={self.tol}; raise `max_iter`.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _em_one_coin(
-        self,
-        votes: _Votes,
-        weights: np.ndarray,
-        state: _State,
-        model: _Structure,
-        estimate_balance: bool,
-    ) -> tuple[np.ndarray, _State, int]:
-        """EM of the one-coin model with class-free coverage: each item's log-posterior is a
-        weighted vote, one compiled pass per iteration (:func:`onecoin_em_step`)."""
-        k = votes.k
-        strength = float(self.prior_strength) * k
-        right = strength * float(self.prior_accuracy)
-        chunks = n_chunks_for(votes.source.size)
-        posteriors = np.empty((votes.n_items, k))
-        accuracy = state.confusions[:, 0, 0].copy()
-        balance = state.balance
-        max_iter = self._iterations(estimate_balance, model, False)
-        converged, done = max_iter == 0, 0
-
-        def step() -> tuple[np.ndarray, np.ndarray, float]:
-            vote_weight = weights * _log_odds(accuracy, k)
-            log_balance = np.log(np.maximum(balance, _FLOOR))
-            return onecoin_em_step(
-                votes.indptr,
-                votes.source,
-                votes.label,
-                vote_weight,
-                log_balance,
-                posteriors,
-                chunks,
-            )
-
-        for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-            correct, totals, _ = step()
-            denominator = votes.n_votes + strength
-            new_accuracy = np.divide(
-                correct + right,
-                denominator,
-                out=np.full(accuracy.shape, 1.0 / k),
-                where=denominator > 0,
-            )
-            new_accuracy = np.where(model.held, accuracy, new_accuracy)
-            new_balance = self._balance(totals) if estimate_balance else balance
-            delta = max(
-                float(np.abs(new_accuracy - accuracy).max()),
-                float(np.abs(new_balance - balance).max()),
-            )
-            accuracy, balance = new_accuracy, new_balance
-            if delta <= self.tol:
-                converged = True
-                break
-        self._warn(converged)
-        step()  # the posteriors of the final parameters
-        posteriors[~votes.labelled] = balance
-        return posteriors, _State(_symmetric_confusions(accuracy, k), None, balance), done
-
-    def _em(
-        self,
-        votes: _Votes,
-        weights: np.ndarray,
-        state: _State,
-        model: _Structure,
-        estimate_balance: bool,
-    ) -> tuple[np.ndarray, _State, int]:
-        """EM with full confusions and/or class-dependent coverage: a table of per-vote
-        log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`."""
-        k, m, n = votes.k, votes.n_sources, votes.n_items
-        overall = votes.n_votes / n
-        answer = votes.source * k + votes.label
-        chunks = n_chunks_for(answer.size)
-        posteriors = np.empty((n, k))
-        max_iter = self._iterations(estimate_balance, model, state.cover is not None)
-        converged, done = max_iter == 0, 0
-
-        def e_step() -> None:
-            # table[s * K + l, k] = w_s (log C[s, k, l] + log rho[s, k] - log(1 - rho[s, k])),
-            # the abstain terms sum(w_s log(1 - rho[s, k])) go into the prior.
-            log_conf = np.log(np.maximum(state.confusions, _FLOOR)).transpose(0, 2, 1)
-            log_prior = np.log(np.maximum(state.balance, _FLOOR))
-            if state.cover is not None:
-                log_conf = log_conf + (np.log(state.cover) - np.log1p(-state.cover))[:, None, :]
-                log_prior = log_prior + weights @ np.log1p(-state.cover)
-            table = np.ascontiguousarray(log_conf * weights[:, None, None]).reshape(-1, k)
-            em_log_joint(votes.indptr, answer, table, log_prior, posteriors, chunks)
-            np.exp(posteriors, out=posteriors)
-
-        for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-            e_step()
-            flat, class_totals, _ = em_m_counts(
-                votes.indptr, answer, posteriors, m * k, chunks, True
-            )
-            counts = flat.reshape(m, k, k).transpose(0, 2, 1)  # [source, class, voted]
-            confusions = self._confusions(counts, votes.n_votes, model, state.confusions)
-            cover = None
-            if state.cover is not None:
-                class_totals = posteriors.sum(axis=0)
-                cover = self._cover(counts, class_totals, overall, model, state.cover)
-            balance = self._balance(class_totals) if estimate_balance else state.balance
-            new = _State(confusions, cover, balance)
-            delta = state.distance(new)
-            state = new
-            if delta <= self.tol:
-                converged = True
-                break
-        self._warn(converged)
-        e_step()
-        posteriors /= posteriors.sum(axis=1, keepdims=True)
-        posteriors[~votes.labelled] = state.balance
-        return posteriors, state, done

@@ -1,0 +1,305 @@
+"""EM for the label model: parameters, the M-steps and the two EM loops.
+
+:func:`em_one_coin` is the fast path (one accuracy per source, a coverage that does not depend
+on the class): the E-step is a weighted vote, one compiled pass over the votes per iteration
+(:func:`labelwise.aggregate._label_model_kernels.onecoin_em_step`). :func:`em_general` covers
+full confusions and class-dependent coverage with the Dawid-Skene kernels: a table of
+per-vote log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelwise.aggregate._base import ConvergenceWarning
+from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
+from labelwise.aggregate._label_model_kernels import onecoin_em_step
+from labelwise.aggregate.dawid_skene import _prior_pseudo_counts
+from labelwise.annotations import Annotations
+
+#: Accuracies and probabilities are kept this far from 0 and 1 before taking logs.
+FLOOR = 1e-6
+#: Pseudo-count per class of the class-balance prior.
+_BALANCE_PSEUDO = 1.0
+#: Pseudo-items per class, at the source's overall coverage, in its class coverage estimate.
+_COVER_PSEUDO = 10.0
+#: Pseudo-count in every cell of a full confusion row.
+_SMOOTHING = 0.01
+
+
+@dataclass(frozen=True)
+class EMOptions:
+    """The label model's settings that the EM needs (``name`` words the warning)."""
+
+    method: str
+    confusion: str
+    prior_strength: float
+    prior_accuracy: float
+    max_iter: int
+    tol: float
+    name: str
+
+
+@dataclass(frozen=True)
+class State:
+    """The label model's parameters: confusions (n_sources, K, K), the coverage
+    P(votes | class) (n_sources, K) or None when it does not depend on the class, and the
+    class balance (K,)."""
+
+    confusions: np.ndarray
+    cover: np.ndarray | None
+    balance: np.ndarray
+
+    def distance(self, other: State) -> float:
+        """The largest absolute change of any parameter."""
+        change = max(
+            float(np.abs(self.confusions - other.confusions).max()),
+            float(np.abs(self.balance - other.balance).max()),
+        )
+        if self.cover is not None and other.cover is not None:
+            change = max(change, float(np.abs(self.cover - other.cover).max()))
+        return change
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Which sources have which kind of parameters (boolean masks over sources).
+
+    ``by_class``: coverage that depends on the class; ``held``: confusions held at their
+    closed-form (triplet) values.
+    """
+
+    by_class: np.ndarray
+    held: np.ndarray
+
+
+@dataclass(frozen=True)
+class Votes:
+    """The votes grouped by item, with what every estimation step needs."""
+
+    indptr: np.ndarray
+    source: np.ndarray
+    label: np.ndarray
+    n_votes: np.ndarray  # (n_sources,) votes per source
+    labelled: np.ndarray  # (n_items,) bool, at least one vote
+    k: int
+
+    @classmethod
+    def of(
+        cls, annotations: Annotations, by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> Votes:
+        indptr, source, label = by_item
+        # 32-bit codes halve the memory traffic of every EM pass.
+        return cls(
+            indptr,
+            source.astype(np.int32),
+            label.astype(np.int32),
+            annotations.source_counts(),
+            np.diff(indptr) > 0,
+            annotations.n_classes,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return int(self.indptr.size - 1)
+
+    @property
+    def n_sources(self) -> int:
+        return int(self.n_votes.size)
+
+
+def log_odds(accuracy: np.ndarray, k: int) -> np.ndarray:
+    """``log(a (K - 1) / (1 - a))``: the weight of a vote of a one-coin source."""
+    a = np.clip(accuracy, FLOOR, 1.0 - FLOOR)
+    return np.log(a) + np.log(k - 1) - np.log1p(-a)
+
+
+def symmetric_confusions(accuracy: np.ndarray, k: int) -> np.ndarray:
+    """(n_sources, K, K): ``a`` on the diagonal, ``(1 - a) / (K - 1)`` elsewhere."""
+    off = (1.0 - accuracy) / (k - 1)
+    confusions = np.broadcast_to(off[:, None, None], (accuracy.size, k, k)).copy()
+    diagonal = np.arange(k)
+    confusions[:, diagonal, diagonal] = accuracy[:, None]
+    return confusions
+
+
+def update_balance(class_totals: np.ndarray) -> np.ndarray:
+    """The class balance from expected class totals, with one pseudo-item per class."""
+    smoothed = class_totals + _BALANCE_PSEUDO
+    return smoothed / smoothed.sum()
+
+
+def update_confusions(
+    counts: np.ndarray,
+    n_votes: np.ndarray,
+    model: Structure,
+    previous: np.ndarray | None,
+    opts: EMOptions,
+) -> np.ndarray:
+    """M-step of the confusions from expected counts ``[source, class, voted]``: one-coin
+    (a Beta prior on the accuracy) or full rows (a Dirichlet prior); ``model.held`` rows
+    keep ``previous``."""
+    k = counts.shape[1]
+    strength = float(opts.prior_strength) * k
+    if opts.confusion == "one_coin":
+        right = strength * float(opts.prior_accuracy)
+        correct = np.trace(counts, axis1=1, axis2=2)
+        accuracy = (correct + right) / np.maximum(n_votes + strength, FLOOR)
+        accuracy = np.where(n_votes + strength > 0, accuracy, 1.0 / k)
+        confusions = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
+    else:
+        pseudo = _prior_pseudo_counts(
+            k, float(opts.prior_strength), float(opts.prior_accuracy), smoothing=_SMOOTHING
+        )
+        smoothed = counts + pseudo
+        confusions = smoothed / smoothed.sum(axis=2, keepdims=True)
+    if previous is not None and model.held.any():
+        confusions[model.held] = previous[model.held]
+    return confusions
+
+
+def update_cover(
+    counts: np.ndarray, class_mass: np.ndarray, overall: np.ndarray, model: Structure
+) -> np.ndarray | None:
+    """(n_sources, K) P(source votes | class), or None when no source's coverage depends
+    on the class: its votes' posterior mass per class over the class's mass, with
+    ``_COVER_PSEUDO`` pseudo-items per class at its overall coverage; the overall coverage
+    (which cancels out of the posteriors) for the other sources."""
+    if not model.by_class.any():
+        return None
+    cover = np.repeat(overall[:, None], counts.shape[1], axis=1)
+    mass = counts[model.by_class].sum(axis=2)
+    prior = _COVER_PSEUDO * overall[model.by_class, None]
+    cover[model.by_class] = (mass + prior) / (class_mass + _COVER_PSEUDO)
+    return np.clip(cover, FLOOR, 1.0 - FLOOR)
+
+
+def _iterations(estimate_balance: bool, model: Structure, by_class: bool, opts: EMOptions) -> int:
+    """EM iterations allowed: none when nothing is left to estimate."""
+    if not estimate_balance and not by_class and model.held.all():
+        return 0
+    return int(opts.max_iter)
+
+
+def _warn(converged: bool, opts: EMOptions) -> None:
+    if not converged:
+        warnings.warn(
+            f"{opts.name}: EM stopped at max_iter={opts.max_iter} before no "
+            f"parameter moved by more than tol={opts.tol}; raise `max_iter`.",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+
+
+def em_one_coin(
+    votes: Votes,
+    weights: np.ndarray,
+    state: State,
+    model: Structure,
+    estimate_balance: bool,
+    opts: EMOptions,
+) -> tuple[np.ndarray, State, int]:
+    """EM of the one-coin model with class-free coverage: each item's log-posterior is a
+    weighted vote, one compiled pass per iteration (:func:`onecoin_em_step`)."""
+    k = votes.k
+    strength = float(opts.prior_strength) * k
+    right = strength * float(opts.prior_accuracy)
+    chunks = n_chunks_for(votes.source.size)
+    posteriors = np.empty((votes.n_items, k))
+    accuracy = state.confusions[:, 0, 0].copy()
+    balance = state.balance
+    max_iter = _iterations(estimate_balance, model, False, opts)
+    converged, done = max_iter == 0, 0
+
+    def step() -> tuple[np.ndarray, np.ndarray, float]:
+        vote_weight = weights * log_odds(accuracy, k)
+        log_balance = np.log(np.maximum(balance, FLOOR))
+        return onecoin_em_step(
+            votes.indptr,
+            votes.source,
+            votes.label,
+            vote_weight,
+            log_balance,
+            posteriors,
+            chunks,
+        )
+
+    for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
+        correct, totals, _ = step()
+        denominator = votes.n_votes + strength
+        new_accuracy = np.divide(
+            correct + right,
+            denominator,
+            out=np.full(accuracy.shape, 1.0 / k),
+            where=denominator > 0,
+        )
+        new_accuracy = np.where(model.held, accuracy, new_accuracy)
+        new_balance = update_balance(totals) if estimate_balance else balance
+        delta = max(
+            float(np.abs(new_accuracy - accuracy).max()),
+            float(np.abs(new_balance - balance).max()),
+        )
+        accuracy, balance = new_accuracy, new_balance
+        if delta <= opts.tol:
+            converged = True
+            break
+    _warn(converged, opts)
+    step()  # the posteriors of the final parameters
+    posteriors[~votes.labelled] = balance
+    return posteriors, State(symmetric_confusions(accuracy, k), None, balance), done
+
+
+def em_general(
+    votes: Votes,
+    weights: np.ndarray,
+    state: State,
+    model: Structure,
+    estimate_balance: bool,
+    opts: EMOptions,
+) -> tuple[np.ndarray, State, int]:
+    """EM with full confusions and/or class-dependent coverage: a table of per-vote
+    log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`."""
+    k, m, n = votes.k, votes.n_sources, votes.n_items
+    overall = votes.n_votes / n
+    answer = votes.source * k + votes.label
+    chunks = n_chunks_for(answer.size)
+    posteriors = np.empty((n, k))
+    max_iter = _iterations(estimate_balance, model, state.cover is not None, opts)
+    converged, done = max_iter == 0, 0
+
+    def e_step() -> None:
+        # table[s * K + l, k] = w_s (log C[s, k, l] + log rho[s, k] - log(1 - rho[s, k])),
+        # the abstain terms sum(w_s log(1 - rho[s, k])) go into the prior.
+        log_conf = np.log(np.maximum(state.confusions, FLOOR)).transpose(0, 2, 1)
+        log_prior = np.log(np.maximum(state.balance, FLOOR))
+        if state.cover is not None:
+            log_conf = log_conf + (np.log(state.cover) - np.log1p(-state.cover))[:, None, :]
+            log_prior = log_prior + weights @ np.log1p(-state.cover)
+        table = np.ascontiguousarray(log_conf * weights[:, None, None]).reshape(-1, k)
+        em_log_joint(votes.indptr, answer, table, log_prior, posteriors, chunks)
+        np.exp(posteriors, out=posteriors)
+
+    for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
+        e_step()
+        flat, class_totals, _ = em_m_counts(votes.indptr, answer, posteriors, m * k, chunks, True)
+        counts = flat.reshape(m, k, k).transpose(0, 2, 1)  # [source, class, voted]
+        confusions = update_confusions(counts, votes.n_votes, model, state.confusions, opts)
+        cover = None
+        if state.cover is not None:
+            class_totals = posteriors.sum(axis=0)
+            cover = update_cover(counts, class_totals, overall, model)
+        balance = update_balance(class_totals) if estimate_balance else state.balance
+        new = State(confusions, cover, balance)
+        delta = state.distance(new)
+        state = new
+        if delta <= opts.tol:
+            converged = True
+            break
+    _warn(converged, opts)
+    e_step()
+    posteriors /= posteriors.sum(axis=1, keepdims=True)
+    posteriors[~votes.labelled] = state.balance
+    return posteriors, state, done
