@@ -137,6 +137,33 @@ def _select(
     return cut, ties_in, crossed, mass, comp, count
 
 
+#: Up to this many classes a row is simply ranked by insertion sort and walked.
+SMALL_K = 16
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefix_row_small(
+    row: np.ndarray, q: float, weight: float, lam: float, k_reg: int, out: np.ndarray
+) -> bool:  # pragma: no cover
+    """``_prefix_row`` for a few classes: rank the whole row, walk until the score passes q."""
+    k = row.size
+    idx = np.empty(k, dtype=np.int64)
+    for a in range(k):
+        b = a - 1
+        while b >= 0 and _before(row, a, idx[b]):
+            idx[b + 1] = idx[b]
+            b -= 1
+        idx[b + 1] = a
+    mass, comp = 0.0, 0.0
+    for o in range(k):
+        p = np.float64(row[idx[o]])
+        if _score(mass, comp, weight * p, lam * max(0, o + 1 - k_reg)) > q:
+            return o > 0
+        out[idx[o]] = True
+        mass, comp = _add(mass, comp, p)
+    return True
+
+
 @numba.njit(cache=True, nogil=True)
 def _prefix_row(
     row: np.ndarray,
@@ -159,6 +186,8 @@ def _prefix_row(
     Expected O(K) a row, with no sort. ``vals`` is a float64 scratch row.
     """
     k = row.size
+    if k <= SMALL_K:
+        return _prefix_row_small(row, q, weight, lam, k_reg, out)
     for j in range(k):
         vals[j] = max(np.float64(row[j]), 0.0)  # -0.0 -> +0.0, so bit patterns order
     bits = vals[:k].view(np.int64)
@@ -222,6 +251,7 @@ def _prefix_row(
 @numba.njit(parallel=True, cache=True, nogil=True)
 def true_label_scores(
     probs: np.ndarray,
+    rows: np.ndarray,
     labels: np.ndarray,
     u: np.ndarray,
     randomized: bool,
@@ -229,13 +259,17 @@ def true_label_scores(
     k_reg: int,
     kind: int,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Conformity score of each row's label, and the label's 1-based rank (one pass a row)."""
-    n, k = probs.shape
+    """Conformity score of the label of each row in ``rows``, and its 1-based rank.
+
+    ``labels`` and ``u`` are aligned with ``rows`` (one pass over each selected row).
+    """
+    n = rows.size
+    k = probs.shape[1]
     scores = np.empty(n)
     ranks = np.empty(n, dtype=np.int64)
-    for i in numba.prange(n):
-        row = probs[i]
-        y = labels[i]
+    for r in numba.prange(n):
+        row = probs[rows[r]]
+        y = labels[r]
         py = np.float64(row[y])
         above = 0
         mass, comp = 0.0, 0.0
@@ -244,13 +278,13 @@ def true_label_scores(
             if pj > py or (pj == py and j < y):
                 above += 1
                 mass, comp = _add(mass, comp, pj)
-        ranks[i] = above + 1
+        ranks[r] = above + 1
         if kind == LAC:
-            scores[i] = 1.0 - py
+            scores[r] = 1.0 - py
         else:
-            weight = u[i] if randomized else 1.0
+            weight = u[r] if randomized else 1.0
             penalty = lam * max(0, above + 1 - k_reg)
-            scores[i] = _score(mass, comp, weight * py, penalty)
+            scores[r] = _score(mass, comp, weight * py, penalty)
     return scores, ranks
 
 
@@ -268,6 +302,7 @@ def lac_sets(
 @numba.njit(parallel=True, cache=True, nogil=True)
 def prefix_sets(
     probs: np.ndarray,
+    rows: np.ndarray,
     q: float,
     u: np.ndarray,
     randomized: bool,
@@ -276,22 +311,23 @@ def prefix_sets(
     allow_empty: bool,
     out: np.ndarray,
 ) -> None:  # pragma: no cover
-    """APS/RAPS sets ``{y : s(x, y) <= q}`` with one threshold (ranking prefixes)."""
-    n, k = probs.shape
+    """APS/RAPS sets ``{y : s(x, y) <= q}`` (ranking prefixes) of ``probs[rows]`` into ``out``."""
+    n = rows.size
+    k = probs.shape[1]
     for block in numba.prange((n + BLOCK - 1) // BLOCK):
         vals = np.empty(k)
         scratch = np.empty(k)
         counts = np.empty(N_BUCKETS, dtype=np.int64)
         sums = np.empty(N_BUCKETS)
         comps = np.empty(N_BUCKETS)
-        for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
-            row = probs[i]
-            weight = u[i] if randomized else 1.0
+        for r in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
+            row = probs[rows[r]]
+            weight = u[r] if randomized else 1.0
             filled = _prefix_row(
-                row, q, weight, lam, k_reg, vals, scratch, counts, sums, comps, out[i]
+                row, q, weight, lam, k_reg, vals, scratch, counts, sums, comps, out[r]
             )
             if not filled and not allow_empty:
-                out[i, np.argmax(row)] = True
+                out[r, np.argmax(row)] = True
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

@@ -195,14 +195,15 @@ class SplitConformal(BaseEstimator):
         kind = LAC if score == "lac" else APS
         tune_rng, cal_rng, _ = self._streams()
         k_reg, lam = 1, 0.0
+        rows = np.arange(n)
         with threads_for(probs.size):
             if score == "raps":
                 k_reg = int(self.k_reg) if self.k_reg is not None else 1
                 lam = float(self.lam) if self.lam is not None else 0.0
                 if self.k_reg is None or self.lam is None:
-                    rows = tune_rng.permutation(n)
+                    order = tune_rng.permutation(n)
                     n_tune = int(np.ceil(self.tuning_fraction * n))
-                    tune, rows = np.sort(rows[:n_tune]), np.sort(rows[n_tune:])
+                    tune, rows = np.sort(order[:n_tune]), np.sort(order[n_tune:])
                     if rows.size == 0:
                         fail(
                             "labels",
@@ -210,14 +211,13 @@ class SplitConformal(BaseEstimator):
                             f"{n} examples with tuning_fraction={self.tuning_fraction}",
                         )
                     k_reg, lam = self._tune(
-                        probs[tune], y[tune], level, randomized, allow_empty, tune_rng
+                        probs, tune, y[tune], level, randomized, allow_empty, tune_rng
                     )
-                    probs, y = probs[rows], y[rows]
-            self._check_size(y.size, level, by_class)
-            u = uniforms(cal_rng, y.size) if randomized else np.ones(1)
-            scores, _ = true_label_scores(probs, y, u, randomized, lam, k_reg, kind)
+            self._check_size(rows.size, level, by_class)
+            u = uniforms(cal_rng, rows.size) if randomized else np.ones(1)
+            scores, _ = true_label_scores(probs, rows, y[rows], u, randomized, lam, k_reg, kind)
         if by_class:
-            threshold: float | np.ndarray = self._class_thresholds(scores, y, k, level)
+            threshold: float | np.ndarray = self._class_thresholds(scores, y[rows], k, level)
         else:
             threshold = conformal_quantile(scores, level)
         self.threshold_ = threshold
@@ -263,15 +263,16 @@ class SplitConformal(BaseEstimator):
     def _tune(
         self,
         probs: np.ndarray,
+        tune: np.ndarray,
         y: np.ndarray,
         level: float,
         randomized: bool,
         allow_empty: bool,
         rng: np.random.Generator,
     ) -> tuple[int, float]:
-        """RAPS ``k_reg`` and ``lam`` on the tuning split (the reference code's procedure)."""
-        u = uniforms(rng, y.size) if randomized else np.ones(1)
-        _, ranks = true_label_scores(probs, y, u, randomized, 0.0, 1, APS)
+        """RAPS ``k_reg`` and ``lam`` on the tuning rows (the reference code's procedure)."""
+        u = uniforms(rng, tune.size) if randomized else np.ones(1)
+        _, ranks = true_label_scores(probs, tune, y, u, randomized, 0.0, 1, APS)
         if self.k_reg is not None:
             k_reg = int(self.k_reg)
         else:
@@ -279,12 +280,13 @@ class SplitConformal(BaseEstimator):
         if self.lam is not None:
             return k_reg, float(self.lam)
         best_lam, best_size = RAPS_LAMBDAS[0], np.inf
+        sets = np.empty((tune.size, probs.shape[1]), dtype=bool)
         for lam in RAPS_LAMBDAS:  # five candidate penalties, each one vectorised pass
-            scores, _ = true_label_scores(probs, y, u, randomized, lam, k_reg, APS)
+            scores, _ = true_label_scores(probs, tune, y, u, randomized, lam, k_reg, APS)
             q = conformal_quantile(scores, level)
-            sets = np.zeros(probs.shape, dtype=bool)
-            prefix_sets(probs, q, u, randomized, lam, k_reg, allow_empty, sets)
-            size = sets.sum() / y.size
+            sets[:] = False
+            prefix_sets(probs, tune, q, u, randomized, lam, k_reg, allow_empty, sets)
+            size = sets.sum() / tune.size
             if size < best_size:
                 best_lam, best_size = lam, size
         return k_reg, best_lam
@@ -321,6 +323,7 @@ class SplitConformal(BaseEstimator):
             else:
                 prefix_sets(
                     probs,
+                    np.arange(n),
                     float(self.threshold_),
                     u,
                     randomized,
