@@ -35,7 +35,7 @@ BLOCK = 256
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _before(row: np.ndarray, a: np.int64, b: np.int64) -> bool:  # pragma: no cover
+def _before(row: np.ndarray, a: int, b: int) -> bool:  # pragma: no cover
     """Whether class ``a`` is ranked before class ``b`` (higher probability, then lower index)."""
     pa, pb = np.float64(row[a]), np.float64(row[b])
     return bool(pa > pb or (pa == pb and a < b))
