@@ -82,7 +82,7 @@ def check_weights(value: object, n_classes: int, name: str) -> np.ndarray:
     bad = ~np.isfinite(array) | (array <= 0)
     if bad.any():
         i = _first(bad)
-        fail(name, "finite weights > 0", f"{array[i]!r} at class {i}")
+        fail(name, "finite weights > 0", f"{float(array[i])!r} at class {i}")
     return array
 
 
@@ -92,7 +92,11 @@ def check_thresholds(value: object, name: str = "thresholds") -> np.ndarray:
     if array.size == 0:
         fail(name, "a non-empty grid of thresholds in [0, 1]", "an empty grid")
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-        fail(name, "thresholds in [0, 1]", f"values from {array.min()!r} to {array.max()!r}")
+        fail(
+            name,
+            "thresholds in [0, 1]",
+            f"values from {float(array.min())!r} to {float(array.max())!r}",
+        )
     if np.any(np.diff(array) <= 0):
         fail(name, "strictly increasing thresholds", preview(array))
     return array

@@ -187,6 +187,8 @@ class MultilabelConformal(BaseEstimator):
         values = probs[y].astype(np.float64)
         weights = np.repeat(1.0 / np.maximum(n_pos, 1), n_pos) / n  # row-major, like probs[y]
         budget = (target * (n + 1) - 1) / n  # (n R(t) + 1) / (n + 1) <= target
+        if weights.sum() <= budget + 1e-12:  # even empty sets are within the budget
+            return float("inf"), float(weights.sum())
         if self.thresholds is None:
             order = np.argsort(values, kind="stable")
             values, weights = values[order], weights[order]
@@ -195,8 +197,6 @@ class MultilabelConformal(BaseEstimator):
             ok = np.flatnonzero(missed <= budget + 1e-12)
             if ok.size == 0:
                 return 0.0, 0.0
-            if weights.sum() <= budget + 1e-12:  # even empty sets are within the budget
-                return float("inf"), float(weights.sum())
             return float(distinct[ok[-1]]), float(missed[ok[-1]])
         grid = check_thresholds(self.thresholds)
         order = np.argsort(values, kind="stable")
