@@ -445,3 +445,29 @@ def test_bad_inputs_are_refused():
     other = Annotations.from_matrix(np.array([[0, 1, 0], [1, 1, -1], [0, 0, 0]]))
     with pytest.raises(ValueError, match=r"`annotations` must be the annotations the aggregator"):
         LabelModel().fit(ann).predict(other)
+
+
+def test_distinct_vote_patterns_give_the_same_fit(monkeypatch):
+    """With few LFs the one-coin EM runs over the distinct vote patterns, each weighted by
+    its count; it must give what the pass over every item gives."""
+    from labelwise.aggregate import _label_model_em
+
+    sim = simulate_labeling_functions(30_000, 6, 2, random_state=8)
+    with_patterns = LabelModel().fit(sim.annotations)
+    assert (
+        _label_model_em.distinct_patterns(
+            _label_model_em.Votes.of(sim.annotations, _grouped(sim.annotations))
+        )
+        is not None
+    )
+    monkeypatch.setattr(_label_model_em, "_PATTERN_SHARE", 0.0)
+    every_item = LabelModel().fit(sim.annotations)
+    np.testing.assert_allclose(with_patterns.probas_, every_item.probas_, rtol=1e-9)
+    np.testing.assert_allclose(with_patterns.accuracies_, every_item.accuracies_, rtol=1e-9)
+    assert with_patterns.n_iter_ == every_item.n_iter_
+
+
+def _grouped(annotations):
+    from labelwise.aggregate._pairs import grouped
+
+    return grouped(annotations)

@@ -13,10 +13,16 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from labelwise.aggregate._base import ConvergenceWarning
 from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
-from labelwise.aggregate._label_model_kernels import onecoin_em_step
+from labelwise.aggregate._label_model_kernels import (
+    gather_items,
+    onecoin_em_step,
+    pattern_keys,
+    same_patterns,
+)
 from labelwise.aggregate.dawid_skene import _prior_pseudo_counts
 from labelwise.annotations import Annotations
 
@@ -28,6 +34,10 @@ _BALANCE_PSEUDO = 1.0
 _COVER_PSEUDO = 10.0
 #: Pseudo-count in every cell of a full confusion row.
 _SMOOTHING = 0.01
+#: The one-coin EM runs over distinct vote patterns when an evenly spaced sample of about
+#: ``_PATTERN_SAMPLE`` items has at most ``_PATTERN_SHARE`` distinct ones per item.
+_PATTERN_SAMPLE = 20_000
+_PATTERN_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,31 @@ def _warn(converged: bool, opts: EMOptions) -> None:
         )
 
 
+def distinct_patterns(
+    votes: Votes,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(indptr, source, label, count, pattern)``: the distinct vote patterns (one item each,
+    item-grouped), how many items have each, and each item's pattern; None when they are not
+    much fewer than the items (judged on an evenly spaced sample) or a hash collided."""
+    stride = max(1, votes.n_items // _PATTERN_SAMPLE)
+    sample = gather_items(
+        votes.indptr, votes.source, votes.label, np.arange(0, votes.n_items, stride)
+    )
+    sample_keys = pattern_keys(*sample, votes.k)
+    if np.unique(sample_keys).size > _PATTERN_SHARE * sample_keys.size:
+        return None
+    keys = pattern_keys(votes.indptr, votes.source, votes.label, votes.k)
+    codes, uniques = pd.factorize(keys)
+    pattern = codes.astype(np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[pattern[::-1]] = np.arange(pattern.size - 1, -1, -1)
+    if not same_patterns(votes.indptr, votes.source, votes.label, pattern, first):
+        return None
+    indptr, source, label = gather_items(votes.indptr, votes.source, votes.label, first)
+    count = np.bincount(pattern, minlength=first.size).astype(np.float64)
+    return indptr, source, label, count, pattern
+
+
 def em_one_coin(
     votes: Votes,
     weights: np.ndarray,
@@ -203,32 +238,34 @@ def em_one_coin(
     opts: EMOptions,
 ) -> tuple[np.ndarray, State, int]:
     """EM of the one-coin model with class-free coverage: each item's log-posterior is a
-    weighted vote, one compiled pass per iteration (:func:`onecoin_em_step`)."""
+    weighted vote, one compiled pass per iteration (:func:`onecoin_em_step`). Items with the
+    same votes have the same posterior, so with few distinct vote patterns (few LFs) the
+    passes run over the patterns, each counted as often as it occurs."""
     k = votes.k
     strength = float(opts.prior_strength) * k
     right = strength * float(opts.prior_accuracy)
-    chunks = n_chunks_for(votes.source.size)
-    posteriors = np.empty((votes.n_items, k))
+    patterns = distinct_patterns(votes)
+    if patterns is None:
+        indptr, source, label = votes.indptr, votes.source, votes.label
+        count = np.ones(votes.n_items)
+    else:
+        indptr, source, label, count, _ = patterns
+    chunks = n_chunks_for(source.size)
+    posteriors = np.empty((count.size, k))
     accuracy = state.confusions[:, 0, 0].copy()
     balance = state.balance
     max_iter = _iterations(estimate_balance, model, False, opts)
     converged, done = max_iter == 0, 0
 
-    def step() -> tuple[np.ndarray, np.ndarray, float]:
+    def step() -> tuple[np.ndarray, np.ndarray]:
         vote_weight = weights * log_odds(accuracy, k)
         log_balance = np.log(np.maximum(balance, FLOOR))
         return onecoin_em_step(
-            votes.indptr,
-            votes.source,
-            votes.label,
-            vote_weight,
-            log_balance,
-            posteriors,
-            chunks,
+            indptr, source, label, vote_weight, log_balance, count, posteriors, chunks
         )
 
     for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-        correct, totals, _ = step()
+        correct, totals = step()
         denominator = votes.n_votes + strength
         new_accuracy = np.divide(
             correct + right,
@@ -248,6 +285,8 @@ def em_one_coin(
             break
     _warn(converged, opts)
     step()  # the posteriors of the final parameters
+    if patterns is not None:
+        posteriors = posteriors[patterns[4]]
     posteriors[~votes.labelled] = balance
     return posteriors, State(symmetric_confusions(accuracy, k), None, balance), done
 

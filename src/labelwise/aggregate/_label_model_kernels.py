@@ -5,8 +5,12 @@
 - :func:`onecoin_em_step`: one E-step and the M-step's sufficient statistics of the one-coin
   label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
   vote, so each item needs only its own votes and a K-vector);
-- :func:`vote_shares` and :func:`source_class_counts`: the weighted majority vote that starts
-  EM, and the expected (source, vote, class) counts of an M-step;
+- :func:`pattern_keys`, :func:`same_patterns` and :func:`gather_items`: items with identical
+  votes have identical posteriors, so the one-coin EM runs over the distinct vote patterns
+  (with their counts) when there are few;
+- :func:`vote_shares`, :func:`source_label_stats` and :func:`source_class_counts`: the
+  weighted majority vote that starts EM, and the statistics of a one-coin M-step (O(votes))
+  or the expected (source, vote, class) counts of a general one (O(votes x K));
 - :func:`pair_squared_differences`: for numeric labels, the summed squared differences of
   every pair of sources over their common items (the regression label model's statistic).
 
@@ -20,10 +24,14 @@ import numba
 import numpy as np
 
 __all__ = [
+    "gather_items",
     "onecoin_em_step",
     "pair_counts",
     "pair_squared_differences",
+    "pattern_keys",
+    "same_patterns",
     "source_class_counts",
+    "source_label_stats",
     "vote_shares",
 ]
 
@@ -81,24 +89,24 @@ def onecoin_em_step(
     label: np.ndarray,
     vote_weight: np.ndarray,
     log_prior: np.ndarray,
+    item_weight: np.ndarray,
     posteriors: np.ndarray,
     n_chunks: int,
-) -> tuple[np.ndarray, np.ndarray, float]:  # pragma: no cover
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """E-step of the one-coin model, and the M-step's expected counts, in one pass.
 
     Per item ``i``: ``log T[i, k] = log_prior[k] + sum over its votes (s, l) with l == k of
     vote_weight[s]`` (``vote_weight[s]`` = the source's dependency weight times its log-odds
     ``log(a_s (K - 1) / (1 - a_s))``; the terms common to all classes cancel), normalised into
     ``posteriors[i]``. Returns ``correct[s]`` = sum over the source's votes of the posterior of
-    the class it voted, ``class_totals[k]`` = sum of ``T[i, k]`` over items with a vote, and
-    the sum over items with a vote of the log-normaliser (the evidence up to a constant).
-    Items without votes are left untouched.
+    the class it voted and ``class_totals[k]`` = sum of ``T[i, k]`` over items with a vote,
+    each item counted ``item_weight[i]`` times (items standing for several identical vote
+    patterns). Items without votes are left untouched.
     """
     n_items, k = posteriors.shape
     n_sources = vote_weight.size
     correct = np.zeros((n_chunks, n_sources))
     totals = np.zeros((n_chunks, k))
-    evidence = np.zeros(n_chunks)
     step = (n_items + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         row = np.empty(k)
@@ -119,17 +127,79 @@ def onecoin_em_step(
                 row[m] = np.exp(row[m] - top)
                 norm += row[m]
             inverse = 1.0 / norm
+            w = item_weight[i]
             for m in range(k):
                 row[m] *= inverse
                 posteriors[i, m] = row[m]
-                totals[c, m] += row[m]
-            evidence[c] += top + np.log(norm)
+                totals[c, m] += w * row[m]
             for p in range(start, end):
-                correct[c, source[p]] += row[label[p]]
+                correct[c, source[p]] += w * row[label[p]]
     out = correct[0]
     for c in range(1, n_chunks):
         out += correct[c]
-    return out, totals.sum(axis=0), float(evidence.sum())
+    return out, totals.sum(axis=0)
+
+
+@numba.njit(cache=True, nogil=True)
+def pattern_keys(
+    indptr: np.ndarray, source: np.ndarray, label: np.ndarray, k: int
+) -> np.ndarray:  # pragma: no cover
+    """(n_items,) uint64 FNV-1a hash of each item's sequence of votes ``source * K + label``
+    (equal vote sequences, equal keys; unequal ones almost surely differ, and the caller
+    checks with :func:`same_patterns`)."""
+    n_items = indptr.size - 1
+    keys = np.empty(n_items, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    for i in range(n_items):
+        h = np.uint64(14695981039346656037)
+        for p in range(indptr[i], indptr[i + 1]):
+            h = (h ^ np.uint64(source[p] * k + label[p] + 1)) * prime
+        keys[i] = h
+    return keys
+
+
+@numba.njit(cache=True, nogil=True)
+def same_patterns(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    pattern: np.ndarray,
+    first: np.ndarray,
+) -> bool:  # pragma: no cover
+    """Whether every item's vote sequence equals that of the first item of its pattern."""
+    for i in range(indptr.size - 1):
+        j = first[pattern[i]]
+        start_i, start_j = indptr[i], indptr[j]
+        length = indptr[i + 1] - start_i
+        if indptr[j + 1] - start_j != length:
+            return False
+        for q in range(length):
+            if (
+                source[start_i + q] != source[start_j + q]
+                or label[start_i + q] != label[start_j + q]
+            ):
+                return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_items(
+    indptr: np.ndarray, source: np.ndarray, label: np.ndarray, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """The votes of ``items`` (in that order), item-grouped: ``(indptr, source, label)``."""
+    new_indptr = np.zeros(items.size + 1, dtype=np.int64)
+    for r in range(items.size):
+        i = items[r]
+        new_indptr[r + 1] = new_indptr[r] + indptr[i + 1] - indptr[i]
+    new_source = np.empty(new_indptr[-1], dtype=source.dtype)
+    new_label = np.empty(new_indptr[-1], dtype=label.dtype)
+    for r in range(items.size):
+        i = items[r]
+        offset = new_indptr[r] - indptr[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            new_source[p + offset] = source[p]
+            new_label[p + offset] = label[p]
+    return new_indptr, new_source, new_label
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -161,6 +231,37 @@ def vote_shares(
                 for m in range(k):
                     shares[i, m] = fill[m]
     return shares
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def source_label_stats(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    posteriors: np.ndarray,
+    n_sources: int,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """``(by_label, correct)``: (n_sources, K) votes of each source for each label, and
+    (n_sources,) the sum over each source's votes of the posterior of the label it voted (one
+    pass, O(votes): what a one-coin M-step needs)."""
+    n_items, k = posteriors.shape
+    by_label = np.zeros((n_chunks, n_sources, k))
+    correct = np.zeros((n_chunks, n_sources))
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            for p in range(indptr[i], indptr[i + 1]):
+                s = source[p]
+                lab = label[p]
+                by_label[c, s, lab] += 1.0
+                correct[c, s] += posteriors[i, lab]
+    out_by_label = by_label[0]
+    out_correct = correct[0]
+    for c in range(1, n_chunks):
+        out_by_label += by_label[c]
+        out_correct += correct[c]
+    return out_by_label, out_correct
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})

@@ -19,7 +19,7 @@ from labelwise.annotations import Annotations
 #: Up to this many sources the pair tables are dense (2 x 8 bytes x n_sources^2 per thread).
 DENSE_MAX_SOURCES = 4096
 #: Pair statistics use at most about this many items: every ``stride``-th item beyond it.
-PAIR_MAX_ITEMS = 1 << 18
+PAIR_MAX_ITEMS = 1 << 17
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,11 @@ from labelwise.aggregate._label_model_em import (
     update_confusions,
     update_cover,
 )
-from labelwise.aggregate._label_model_kernels import source_class_counts, vote_shares
+from labelwise.aggregate._label_model_kernels import (
+    source_class_counts,
+    source_label_stats,
+    vote_shares,
+)
 from labelwise.aggregate._pairs import PairTable, grouped, pair_table, triplet_mu
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
@@ -120,7 +124,7 @@ def dependent_source_pairs(
     centred on a fitted model, it needs no accuracies, so a large group of copies (which would
     dominate any consensus) cannot hide itself, and one-class rules (which always agree when
     they co-fire) are flagged only when they fire on nearly the same items. On more than
-    262,144 items the counts come from every ``ceil(n_items / 262144)``-th item (evenly spaced;
+    131,072 items the counts come from every ``ceil(n_items / 131072)``-th item (evenly spaced;
     the score is a ratio and needs no more).
 
     Parameters
@@ -471,15 +475,29 @@ class LabelModel(BaseAggregator):
         # weighted majority vote.
         balance = given if given is not None else np.full(k, 1.0 / k)
         shares = vote_shares(votes.indptr, votes.source, votes.label, weights, balance, chunks)
-        by_label = source_class_counts(votes.indptr, votes.source, votes.label, shares, m, chunks)
-        counts = by_label.transpose(0, 2, 1)  # [source, class, voted]
-        by_vote = counts.sum(axis=1)
+        by_vote, correct = source_label_stats(
+            votes.indptr, votes.source, votes.label, shares, m, chunks
+        )
         one_sided = by_vote.max(axis=1) >= _ONE_SIDED * np.maximum(votes.n_votes, 1)
         by_class = {"auto": one_sided, "by_class": np.ones(m, dtype=bool)}.get(
             self.coverage, np.zeros(m, dtype=bool)
         )
         model = Structure(by_class, np.zeros(m, dtype=bool))
-        confusions = update_confusions(counts, votes.n_votes, model, None, opts)
+        counts = None
+        if self.confusion == "one_coin" and not by_class.any():
+            # The one-coin M-step needs only each source's expected right votes.
+            strength = opts.prior_strength * k
+            accuracy = (correct + strength * opts.prior_accuracy) / np.maximum(
+                votes.n_votes + strength, FLOOR
+            )
+            accuracy = np.where(votes.n_votes + strength > 0, accuracy, 1.0 / k)
+            confusions = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
+        else:
+            by_source = source_class_counts(
+                votes.indptr, votes.source, votes.label, shares, m, chunks
+            )
+            counts = by_source.transpose(0, 2, 1)  # [source, class, voted]
+            confusions = update_confusions(counts, votes.n_votes, model, None, opts)
         if self.method != "em":
             accuracy, from_triplets = self._triplet_start(
                 table, groups, one_sided, votes.n_votes, k
@@ -488,7 +506,9 @@ class LabelModel(BaseAggregator):
             confusions[from_triplets] = symmetric[from_triplets]
             if self.method == "triplet":
                 model = Structure(model.by_class, from_triplets)
-        cover = update_cover(counts, shares.sum(axis=0), votes.n_votes / n, model)
+        cover = None
+        if counts is not None:
+            cover = update_cover(counts, shares.sum(axis=0), votes.n_votes / n, model)
         state = State(confusions, cover, balance)
         if self.confusion == "one_coin" and cover is None:
             return em_one_coin(votes, weights, state, model, given is None, opts)
