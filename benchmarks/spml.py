@@ -216,7 +216,8 @@ def render(payload: dict[str, Any]) -> str:
     # the published ordering: EM/EM+APL and LL-* above AN
     lines += [
         "",
-        f"**Against AN** (datasets where the method's mean beats AN's, out of {len(names)}):",
+        f"**Against AN** (datasets where the method's mean beats AN's, out of {len(names)}; "
+        "by the mean only: many of these differences are within one standard deviation):",
         "",
     ]
     order = []
@@ -251,8 +252,8 @@ def render(payload: dict[str, Any]) -> str:
         "",
         f"Throughput on `{payload['device']}` ({payload['threads']} torch thread(s)): "
         + ", ".join(f"{n} {thr[n]:,.0f} rows/s" for n in names)
-        + " (training rows processed per second, every learning rate)."
-        + f" Whole run: {total / 60:.1f} min.",
+        + " (training rows processed per second, every learning rate; measured on a shared "
+        "machine, so read them as orders of magnitude)." + f" Whole run: {total / 60:.1f} min.",
     ]
     other = payload.get("other_devices") or {}
     for device, figures in other.items():
