@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labelwise-installed
 
-.PHONY: demo test lint bench bench-venv bench-weak clean
+.PHONY: demo test lint bench bench-venv bench-weak bench-train clean
 
 # snorkel (the weak-supervision anchor) pulls torch: it gets its own git-ignored venv, torch
 # first so that pip takes the CPU build.
 SNORKEL_VENV := benchmarks/.venv-snorkel
+PULEARN_VENV := benchmarks/.venv-pulearn
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,17 @@ bench-venv: $(SNORKEL_VENV)/.installed
 
 bench-weak: $(STAMP) bench-venv
 	$(BIN)/python benchmarks/weak_supervision.py
+
+$(PULEARN_VENV)/.installed:
+	test -x $(PULEARN_VENV)/bin/python || $(PYTHON) -m venv $(PULEARN_VENV)
+	$(PULEARN_VENV)/bin/pip install --quiet pulearn==0.2.0
+	touch $@
+
+# Training with incomplete labels (issue 6): SPML on six real sets, then PU (against pulearn),
+# candidate sets, proportions and noisy labels; about 20 and 15 minutes on 2 cores.
+bench-train: $(STAMP) $(PULEARN_VENV)/.installed
+	$(BIN)/python benchmarks/spml.py
+	$(BIN)/python benchmarks/incomplete_labels.py --pulearn-python $(PULEARN_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache labelwise-out
