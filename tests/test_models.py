@@ -394,3 +394,20 @@ def test_training_input_checks() -> None:
         match=r"`candidates` must be a matrix with one row per example \(3\); got 2 rows\.",
     ):
         check_candidates(np.ones((2, 2), dtype=bool), 3)
+
+
+def test_trainer_outputs_feed_conformal_prediction(multilabel, noisy_data) -> None:
+    from labelwise.conformal import MultilabelConformal, SplitConformal
+
+    X, Y, targets = multilabel
+    probs = (
+        PartialMultilabelClassifier("em", **FAST).fit(X[:150], targets[:150]).predict_proba(X[150:])
+    )
+    crc = MultilabelConformal(risk="fnr", target=0.2).calibrate(probs[:75], Y[150:225].astype(bool))
+    sets = crc.predict_set(probs[75:])
+    assert sets.shape == (75, Y.shape[1]) and sets.dtype == bool
+    Xn, y, noisy = noisy_data
+    probs = NoisyLabelClassifier("gce", **FAST).fit(Xn[:300], noisy[:300]).predict_proba(Xn[300:])
+    cp = SplitConformal(score="aps", randomized=False).calibrate(probs[:150], y[300:450])
+    covered = cp.predict_set(probs[150:])[np.arange(150), y[450:]]
+    assert covered.mean() > 0.8
