@@ -7,7 +7,9 @@ modules when used.
 """
 
 from labelwise._validation import LabelwiseWarning
+from labelwise.active import ActiveTester, relabel_scores, select_batch, uncertainty_scores
 from labelwise.annotations import Annotations
+from labelwise.class_prior import ClassPriorEstimate, estimate_class_prior
 from labelwise.issues import (
     AuditResult,
     LabelIssues,
@@ -36,8 +38,10 @@ from labelwise.issues import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActiveTester",
     "Annotations",
     "AuditResult",
+    "ClassPriorEstimate",
     "LabelIssues",
     "LabelwiseWarning",
     "MultilabelIssues",
@@ -51,6 +55,7 @@ __all__ = [
     "confident_joint",
     "cross_val_multilabel_pred_probs",
     "cross_val_pred_probs",
+    "estimate_class_prior",
     "estimate_noise",
     "find_label_issues",
     "find_multilabel_issues",
@@ -61,4 +66,7 @@ __all__ = [
     "multilabel_quality_scores",
     "outlier_scores",
     "regression_quality_scores",
+    "relabel_scores",
+    "select_batch",
+    "uncertainty_scores",
 ]
