@@ -178,3 +178,44 @@ def last_of_each_pair(
                 seen[source[j]] = i
                 keep[j] = True
     return keep
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def dense_to_long(
+    matrix: np.ndarray, missing: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover
+    """Row-major (row, column, value) of the cells of a 2-D integer matrix that are not
+    ``missing`` (the order of ``np.nonzero``), as int64; plus how many of those are negative.
+
+    Two passes over the matrix in its own dtype (count per row, then fill at the row's offset),
+    parallel over rows: no boolean mask or int64 copy of the whole matrix.
+    """
+    n, m = matrix.shape
+    counts = np.zeros(n + 1, dtype=np.int64)
+    negative = np.zeros(n, dtype=np.int64)
+    for i in numba.prange(n):
+        c = 0
+        bad = 0
+        for j in range(m):
+            v = matrix[i, j]
+            if v != missing:
+                c += 1
+                if v < 0:
+                    bad += 1
+        counts[i + 1] = c
+        negative[i] = bad
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    rows = np.empty(counts[n], dtype=np.int64)
+    cols = np.empty(counts[n], dtype=np.int64)
+    values = np.empty(counts[n], dtype=np.int64)
+    for i in numba.prange(n):
+        p = counts[i]
+        for j in range(m):
+            v = matrix[i, j]
+            if v != missing:
+                rows[p] = i
+                cols[p] = j
+                values[p] = v
+                p += 1
+    return rows, cols, values, int(negative.sum())

@@ -22,6 +22,7 @@ from labelwise._validation.annotations import (
     check_duplicate_pairs,
     check_known_classes,
     check_label_matrix,
+    label_matrix_to_long,
 )
 
 
@@ -151,8 +152,7 @@ class Annotations:
         ``classes`` names the class ids ``0..K-1``; by default K is the largest id plus one.
         """
         array = check_label_matrix(matrix, missing=missing)
-        rows, cols = np.nonzero(array != missing)
-        values = array[rows, cols]
+        rows, cols, values = label_matrix_to_long(array, missing=missing)
         n_classes = len(classes) if classes is not None else int(values.max(initial=-1)) + 1
         if values.size and values.max() >= n_classes:
             fail(
@@ -164,9 +164,9 @@ class Annotations:
             list(classes) if classes is not None else range(n_classes), dtype=object
         )
         return cls(
-            _frozen(rows.astype(np.int64)),
-            _frozen(cols.astype(np.int64)),
-            _frozen(values.astype(np.int64)),
+            _frozen(rows),
+            _frozen(cols),
+            _frozen(values),
             _frozen(np.arange(array.shape[0])),
             _frozen(np.arange(array.shape[1])),
             _frozen(class_ids),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelwise._numerics import group_by_item, last_of_each_pair
+from labelwise._numerics import dense_to_long, group_by_item, last_of_each_pair
 from labelwise._validation._base import _first, fail, preview
 
 DUPLICATE_POLICIES = ("error", "keep", "last")
@@ -90,11 +90,21 @@ def check_label_matrix(matrix: object, *, missing: int, name: str = "M") -> np.n
         array = array.astype(np.int64)
     if array.dtype.kind not in "iub":
         fail(name, "an integer matrix of class ids", f"dtype {array.dtype}", kind=TypeError)
-    answered = array != missing
-    if (array[answered] < 0).any():
-        bad = np.unique(array[answered & (array < 0)])
+    return array
+
+
+def label_matrix_to_long(
+    array: np.ndarray, *, missing: int, name: str = "M"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item, source, label) int64 of the answered cells of a checked label matrix, row-major;
+    fails naming the negative class ids other than ``missing``."""
+    if array.dtype.kind == "b":
+        array = array.astype(np.int8)
+    rows, cols, values, n_negative = dense_to_long(np.ascontiguousarray(array), missing)
+    if n_negative:
+        bad = np.unique(values[values < 0])
         fail(name, f"class ids >= 0, or {missing} for missing", f"value(s) {preview(bad)}")
-    return array.astype(np.int64)
+    return rows, cols, values
 
 
 def check_tag_lists(column: pd.Series, *, name: str) -> list[Any]:
