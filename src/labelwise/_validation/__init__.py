@@ -42,9 +42,11 @@ from labelwise._validation.features import (
 )
 from labelwise._validation.multilabel import (
     MultilabelInput,
+    check_indicator_summary,
     check_multilabel,
     check_multilabel_labels,
     check_unit_interval_rows,
+    check_unit_interval_summary,
 )
 from labelwise._validation.regression import (
     RegressionInput,
@@ -82,6 +84,7 @@ __all__ = [
     "check_features",
     "check_fraction",
     "check_hidden_layer_sizes",
+    "check_indicator_summary",
     "check_int",
     "check_label_range_summary",
     "check_labels",
@@ -104,6 +107,7 @@ __all__ = [
     "check_row_defect_summary",
     "check_same_rows",
     "check_unit_interval_rows",
+    "check_unit_interval_summary",
     "fail",
     "preview",
 ]

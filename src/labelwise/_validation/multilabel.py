@@ -39,20 +39,47 @@ def check_unit_interval_rows(
     """Fail unless every value is a finite probability in [0, 1] (independent per class)."""
     if not defects.any():
         return
+    summary: dict[int, tuple[int, int, np.ndarray]] = {}
+    for code in (ROW_NONFINITE, ROW_NEGATIVE, ROW_ABOVE_ONE):
+        mask = defects == code
+        if mask.any():
+            row = _first(mask)
+            summary[code] = (int(mask.sum()), row, array[row])
+    check_unit_interval_summary(summary, name=name)
+
+
+def check_unit_interval_summary(
+    summary: dict[int, tuple[int, int, np.ndarray]], *, name: str = "pred_probs"
+) -> None:
+    """Fail on the worst defect in ``summary``: code -> (count, first row, that row's values).
+
+    The combined form of :func:`check_unit_interval_rows`, for inputs checked block by block.
+    """
     for code, what in (
         (ROW_NONFINITE, "non-finite (NaN or inf)"),
         (ROW_NEGATIVE, "negative"),
         (ROW_ABOVE_ONE, "above 1"),
     ):
-        mask = defects == code
-        if mask.any():
-            row = _first(mask)
+        if code in summary:
+            count, row, values = summary[code]
             fail(
                 name,
                 "independent per-class probabilities in [0, 1]",
-                f"{int(mask.sum())} row(s) with {what} values, first at row {row}: "
-                f"{preview(array[row])}",
+                f"{count} row(s) with {what} values, first at row {row}: {preview(values)}",
             )
+
+
+def check_indicator_summary(
+    n_bad: int, row: int, col: int, value: object, *, name: str = "labels"
+) -> None:
+    """Fail when ``n_bad`` entries of a dense indicator matrix are not 0/1 (the first,
+    ``value``, at ``(row, col)``); also the combined form for matrices checked in blocks."""
+    if n_bad:
+        fail(
+            name,
+            "binary (0/1) indicators",
+            f"{n_bad} other value(s), first {value!r} at ({row}, {col})",
+        )
 
 
 def check_multilabel_labels(
@@ -99,11 +126,8 @@ def check_multilabel_labels(
             bad = (labels != 0) & (labels != 1)
             if bad.any():
                 row, col = (int(v[0]) for v in np.nonzero(bad))
-                fail(
-                    name,
-                    "binary (0/1) indicators",
-                    f"{int(bad.sum())} other value(s), "
-                    f"first {labels[row, col].item()!r} at ({row}, {col})",
+                check_indicator_summary(
+                    int(bad.sum()), row, col, labels[row, col].item(), name=name
                 )
         rows, cols = np.nonzero(labels)
         indptr = np.zeros(n_examples + 1, dtype=np.int64)

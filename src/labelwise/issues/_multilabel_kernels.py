@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from labelwise._numerics import ROW_ABOVE_ONE, ROW_NEGATIVE, ROW_NONFINITE, ROW_OK
+from labelwise.issues._kernels import _DIGIT, N_DIGITS, _add_exact
 
 #: Bits of the per-(row, class) state byte written by :func:`multilabel_pass`.
 CANDIDATE, LABEL_IS_TOP, CONFIDENT_OFF_DIAGONAL, GIVEN_POSITIVE = 1, 2, 4, 8
@@ -26,45 +27,143 @@ SELF_CONFIDENCE, NORMALIZED_MARGIN, CONFIDENCE_WEIGHTED_ENTROPY = 0, 1, 2
 EMA, SOFTMIN, MEAN, MIN = 0, 1, 2, 3
 
 
+#: Exact class sums. A value ``v`` in [0, 1] whose bits reach no lower than 2**-93 is split
+#: exactly into three base-2**31 digits ``v = h 2**-31 + m 2**-62 + l 2**-93`` (float scaling
+#: and ``floor`` are exact there); any other value goes to the full fixed-point accumulator of
+#: :func:`labelwise.issues._kernels._add_exact`. Both are integers, so partial sums over any
+#: split of the rows (threads, chunks, Dask blocks) add up to the same total, which
+#: :func:`exact_totals` rounds once.
+SPLIT_DIGITS = 3
+_SPLIT = 2147483648.0  # 2**31
+#: Rows whose split digits are summed as floats (exact below 2**53) before moving to integers.
+_FLUSH_ROWS = 1 << 20
+#: Row layout of one exact accumulator: the three split digits, then the full digits.
+EXACT_WIDTH = SPLIT_DIGITS + N_DIGITS
+#: The three sums of :func:`threshold_sums`: ``p`` over given positives, ``1 - p`` over all
+#: rows, ``1 - p`` over given positives (the negatives' sum is the exact difference).
+POS_P, ALL_Q0, POS_Q0 = 0, 1, 2
+
+
+@numba.njit(cache=True, inline="always")
+def _add_split(
+    acc: np.ndarray, special: np.ndarray, scratch: np.ndarray, j: int, v: float
+) -> None:  # pragma: no cover
+    """Add ``v`` (a float64 in [0, 1]) exactly to row ``j`` of the accumulator ``acc``."""
+    a = v * _SPLIT
+    h = np.floor(a)
+    r = (a - h) * _SPLIT
+    m = np.floor(r)
+    r = (r - m) * _SPLIT
+    low = np.floor(r)
+    if r == low:
+        acc[j, 0] += np.int64(h)
+        acc[j, 1] += np.int64(m)
+        acc[j, 2] += np.int64(low)
+    else:
+        scratch[0] = v
+        _add_exact(acc[:, SPLIT_DIGITS:], special, j, scratch.view(np.int64)[0], v)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def threshold_sums(
     values: np.ndarray, indptr: np.ndarray, indices: np.ndarray, n_chunks: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:  # pragma: no cover
-    """Per class: sum of ``p`` over given positives, their count, sum of ``1 - p`` over given
-    negatives; and whether any value is NaN/inf or outside [0, 1].
+) -> tuple[np.ndarray, np.ndarray, bool]:  # pragma: no cover
+    """Exact per-class sums for the binary thresholds, and whether any value is NaN/inf or
+    outside [0, 1].
 
-    ``1 - p`` is formed in the input dtype, as the binary problem's class-0 probability is.
-    Column accumulators keep the inner loop branch-free (it vectorises); the positives are
-    visited through the CSR lists. Rows are located by :func:`row_range_defects` only when
-    something is wrong.
+    Returns ``sums`` (3, K, EXACT_WIDTH) int64 (``POS_P``, ``ALL_Q0``, ``POS_Q0``; see
+    :func:`exact_totals`), the number of given positives per class (K,) int64, and the
+    ``broken`` flag. ``1 - p`` is formed in the input dtype, as the binary problem's class-0
+    probability is. The sums of a broken input are meaningless (the caller raises); rows are
+    located by :func:`row_range_defects` only then.
     """
     n, k = values.shape
     one = values.dtype.type(1.0)
-    all_q0 = np.zeros((n_chunks, k))
-    pos_p = np.zeros((n_chunks, k))
-    pos_q0 = np.zeros((n_chunks, k))
+    sums = np.zeros((n_chunks, 3, k, EXACT_WIDTH), dtype=np.int64)
     pos_count = np.zeros((n_chunks, k), dtype=np.int64)
-    lows = np.full((n_chunks, k), np.inf)
-    highs = np.full((n_chunks, k), -np.inf)
+    broken = np.zeros(n_chunks, dtype=np.bool_)
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     for c in numba.prange(n_chunks):
-        acc, low, high = all_q0[c], lows[c], highs[c]
+        special = np.zeros(k)
+        scratch = np.zeros(1)
+        pos_p, all_q0, pos_q0 = sums[c, POS_P], sums[c, ALL_Q0], sums[c, POS_Q0]
+        # The split digits of 1 - p over all rows, summed as floats: each is an integer below
+        # 2**31 + 1, so the float sums stay exact for 2**21 rows, then move to the integers.
+        fh, fm, fl = np.zeros(k), np.zeros(k), np.zeros(k)
+        bad = False
         for i in range(bounds[c], bounds[c + 1]):
             row = values[i]
-            for j in range(k):
-                v = np.float64(row[j])
-                acc[j] += np.float64(one - row[j])
-                low[j] = min(low[j], v)
-                high[j] = max(high[j], v)
+            odd = False
+            for j in range(k):  # branch-free: vectorises
+                p = row[j]
+                a = np.float64(one - p) * _SPLIT
+                h = np.floor(a)
+                r = (a - h) * _SPLIT
+                m = np.floor(r)
+                r = (r - m) * _SPLIT
+                low = np.floor(r)
+                fh[j] += h
+                fm[j] += m
+                fl[j] += low
+                odd |= (r != low) | ~((p >= 0) & (p <= 1))
+            if odd:  # rare: a value below 2**-41 with low bits, or one outside [0, 1]
+                for j in range(k):
+                    p = row[j]
+                    if not (p >= 0 and p <= 1):
+                        bad = True
+                        continue
+                    v = np.float64(one - p)
+                    a = v * _SPLIT
+                    r = (a - np.floor(a)) * _SPLIT
+                    r = (r - np.floor(r)) * _SPLIT
+                    rest = (r - np.floor(r)) * 2.0**-93
+                    if rest != 0.0:
+                        scratch[0] = rest
+                        _add_exact(
+                            all_q0[:, SPLIT_DIGITS:], special, j, scratch.view(np.int64)[0], rest
+                        )
             for ptr in range(indptr[i], indptr[i + 1]):
                 j = indices[ptr]
-                pos_p[c, j] += row[j]
-                pos_q0[c, j] += np.float64(one - row[j])
+                p = row[j]
+                if p >= 0 and p <= 1:
+                    _add_split(pos_p, special, scratch, j, np.float64(p))
+                    _add_split(pos_q0, special, scratch, j, np.float64(one - p))
                 pos_count[c, j] += 1
-    totals = all_q0.sum(axis=0)
-    # NaN or inf makes a column sum non-finite; ranges come from the column extremes.
-    broken = not (np.all(np.isfinite(totals)) and lows.min() >= 0.0 and highs.max() <= 1.0)
-    return pos_p.sum(axis=0), pos_count.sum(axis=0), totals - pos_q0.sum(axis=0), broken
+            if (i - bounds[c]) % _FLUSH_ROWS == _FLUSH_ROWS - 1 or i == bounds[c + 1] - 1:
+                for j in range(k):
+                    all_q0[j, 0] += np.int64(fh[j])
+                    all_q0[j, 1] += np.int64(fm[j])
+                    all_q0[j, 2] += np.int64(fl[j])
+                fh[:] = 0.0
+                fm[:] = 0.0
+                fl[:] = 0.0
+        broken[c] = bad
+    return sums.sum(axis=0), pos_count.sum(axis=0), bool(broken.any())
+
+
+def exact_integers(sums: np.ndarray) -> list[int]:
+    """Each row of an exact accumulator (..., EXACT_WIDTH) as a Python integer, in units of
+    2**-1074 (the weight of the last full digit)."""
+    flat = sums.reshape(-1, EXACT_WIDTH)
+    out = []
+    for row in flat:
+        total = 0
+        for d in range(EXACT_WIDTH - 1, SPLIT_DIGITS - 1, -1):
+            total = (total << _DIGIT) + int(row[d])
+        for d in range(SPLIT_DIGITS):
+            total += int(row[d]) << (1074 - 31 * (d + 1))
+        out.append(total)
+    return out
+
+
+def exact_totals(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) correctly rounded float64 sums of ``p`` over the given positives and of ``1 - p``
+    over the given negatives, from :func:`threshold_sums`' accumulators (summed over blocks)."""
+    pos_p, all_q0, pos_q0 = (exact_integers(sums[q]) for q in (POS_P, ALL_Q0, POS_Q0))
+    scale = 1 << 1074
+    positives = np.array([t / scale for t in pos_p], dtype=np.float64)
+    negatives = np.array([(a - b) / scale for a, b in zip(all_q0, pos_q0, strict=True)])
+    return positives, negatives.astype(np.float64)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

@@ -141,17 +141,24 @@ class _Thresholds:
 def _thresholds(data: MultilabelInput) -> _Thresholds:
     """Per-class binary thresholds from one pass, which also checks the probability values."""
     probs = data.pred_probs
-    pos_sum, pos_count, neg_sum, broken = kernels.threshold_sums(
+    sums, pos_count, broken = kernels.threshold_sums(
         probs, data.indptr, data.indices, _n_chunks(probs.shape[0])
     )
     if broken:
         check_unit_interval_rows(probs, kernels.row_range_defects(probs))
-    neg_count = probs.shape[0] - pos_count
+    return thresholds_from_sums(sums, pos_count, probs.shape[0], probs.dtype)
+
+
+def thresholds_from_sums(
+    sums: np.ndarray, pos_count: np.ndarray, n: int, dtype: np.dtype[Any]
+) -> _Thresholds:
+    """The thresholds from exact class sums (of all rows, or combined over row blocks)."""
+    pos_sum, neg_sum = kernels.exact_totals(sums)
+    neg_count = n - pos_count
     with np.errstate(divide="ignore", invalid="ignore"):
         t1 = np.where(pos_count > 0, pos_sum / np.maximum(pos_count, 1), _ABSENT)
         t0 = np.where(neg_count > 0, neg_sum / np.maximum(neg_count, 1), _ABSENT)
     t0, t1 = np.clip(t0, THRESHOLD_FLOOR, None), np.clip(t1, THRESHOLD_FLOOR, None)
-    dtype = probs.dtype
     return _Thresholds((t0 - FUZZ).astype(dtype), (t1 - FUZZ).astype(dtype), t0, t1, pos_count)
 
 
