@@ -164,6 +164,124 @@ def test_input_errors_are_the_in_memory_ones(client, data):
         dl.find_label_issues(labels, pred_probs.tolist())
 
 
+def _tags(n: int, k: int, dtype: type, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy 0/1 tags and probabilities on a coarse grid, so that keys tie often."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((n, k)) < 0.25
+    probs = np.clip(np.where(truth, 0.75, 0.15) + rng.normal(0, 0.2, (n, k)), 0, 1)
+    probs = (np.round(probs * 40) / 40).astype(dtype)
+    return (truth ^ (rng.random((n, k)) < 0.05)).astype(np.int8), probs
+
+
+def _uneven_tags(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[da.Array, da.Array]:
+    n, k = pred_probs.shape
+    rows = (n // 3, 0, 1, n // 2, 0, n - n // 3 - n // 2 - 1)
+    probs = da.from_array(pred_probs, chunks=(rows, (k,)))
+    given = da.from_array(labels, chunks=((n // 4, n - n // 4), (k // 2, k - k // 2)))
+    return given, probs
+
+
+@pytest.fixture(scope="module")
+def tags() -> tuple[np.ndarray, np.ndarray]:
+    return _tags(4_000, 6, np.float32, 0)
+
+
+def _same_multilabel(a: lw.MultilabelIssues, b: lw.MultilabelIssues) -> None:
+    for field in ("is_issue", "score", "ranking", "per_class_issue", "given"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert a.method == b.method and a.classes == b.classes
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_find_multilabel_issues_identical(client, tags, method):
+    labels, pred_probs = tags
+    rank_by = "normalized_margin" if method == "both" else "self_confidence"
+    expected = lw.find_multilabel_issues(labels, pred_probs, method=method, rank_by=rank_by)
+    got = dl.find_multilabel_issues(
+        *_uneven_tags(labels, pred_probs), method=method, rank_by=rank_by
+    )
+    assert got.n_issues == expected.n_issues > 0
+    _same_multilabel(got.compute(), expected)
+
+
+def test_find_multilabel_issues_float64_frac_noise_classes(client):
+    labels, pred_probs = _tags(3_000, 5, np.float64, 1)
+    for method, frac in (("both", 0.5), ("low_normalized_margin", 1.0)):
+        kwargs = {"frac_noise": frac, "min_examples_per_class": 5, "classes": list("abcde")}
+        expected = lw.find_multilabel_issues(labels, pred_probs, method=method, **kwargs)
+        got = dl.find_multilabel_issues(
+            *_uneven_tags(labels.astype(bool), pred_probs), method=method, **kwargs
+        )
+        _same_multilabel(got.compute(), expected)
+
+
+def test_multilabel_thresholds_are_exact_sums():
+    """The per-class threshold sums are exact: the same for any split of the rows."""
+    from fractions import Fraction
+
+    from labelwise.issues import _multilabel_kernels as kernels
+
+    labels, pred_probs = _tags(400, 3, np.float64, 2)
+    pred_probs[::5, 0] = 1e-30 * np.arange(pred_probs[::5, 0].size)  # bits below 2**-93
+    rows, cols = np.nonzero(labels)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=400))])
+    for n_chunks in (1, 3, 7):
+        sums, _, broken = kernels.threshold_sums(pred_probs, indptr, cols, n_chunks)
+        positives, negatives = kernels.exact_totals(sums)
+        assert not broken
+        for j in range(3):
+            tagged = labels[:, j] == 1
+            assert positives[j] == float(sum(map(Fraction, pred_probs[tagged, j].tolist())))
+            exact = sum(map(Fraction, (1.0 - pred_probs[~tagged, j]).tolist()))
+            assert negatives[j] == float(exact)
+
+
+@pytest.mark.parametrize(
+    ("method", "aggregator", "adjust"),
+    [
+        ("self_confidence", "exponential_moving_average", False),
+        ("self_confidence", "softmin", True),
+        ("normalized_margin", "mean", True),
+        ("confidence_weighted_entropy", "min", False),
+    ],
+)
+def test_multilabel_quality_scores_identical(client, tags, method, aggregator, adjust):
+    labels, pred_probs = tags
+    kwargs = {"method": method, "aggregator": aggregator, "adjust_pred_probs": adjust}
+    expected = lw.multilabel_quality_scores(labels, pred_probs, **kwargs)
+    got = dl.multilabel_quality_scores(*_uneven_tags(labels, pred_probs), **kwargs)
+    np.testing.assert_array_equal(got.compute(), expected)
+
+
+def test_multilabel_input_errors_are_the_in_memory_ones(client, tags):
+    labels, pred_probs = tags
+    bad = pred_probs.copy()
+    bad[3_500, 2] = 1.5
+    bad[3_600, 1] = -0.5
+    message = r"`pred_probs` must be independent per-class probabilities in \[0, 1\]; got 1 row"
+    pattern = message + r"\(s\) with negative values, first at row 3600"
+    with pytest.raises(ValueError, match=pattern):
+        lw.find_multilabel_issues(labels, bad)
+    with pytest.raises(ValueError, match=pattern):
+        dl.find_multilabel_issues(*_uneven_tags(labels, bad))
+    wrong = labels.copy()
+    wrong[2_001, 4] = 2
+    wrong[3_000, 0] = 3
+    with pytest.raises(
+        ValueError,
+        match=r"binary \(0/1\) indicators; got 2 other value\(s\), first 2 at \(2001, 4\)",
+    ):
+        dl.multilabel_quality_scores(*_uneven_tags(wrong, pred_probs))
+    with pytest.raises(
+        ValueError, match=r"`labels` must be an indicator matrix of shape \(4000, 6\)"
+    ):
+        dl.find_multilabel_issues(labels[:, :5], pred_probs)
+    with pytest.raises(TypeError, match=r"`labels` must be a numeric 0/1 indicator matrix"):
+        dl.find_multilabel_issues(labels.astype(str), pred_probs)
+    with pytest.raises(ValueError, match=r"`classes` must be 6 names"):
+        dl.find_multilabel_issues(labels, pred_probs, classes=["a"])
+
+
 def _table(n_items: int, seed: int) -> tuple[pd.DataFrame, lw.Annotations]:
     sim = simulate_annotations(n_items, 12, 3, confusion="full", random_state=seed)
     frame = sim.annotations.to_long()

@@ -27,16 +27,24 @@ from labelwise.distributed.issues import (
     find_label_issues,
     label_quality_scores,
 )
+from labelwise.distributed.multilabel import (
+    DaskMultilabelIssues,
+    find_multilabel_issues,
+    multilabel_quality_scores,
+)
 from labelwise.distributed.rows import apply, predict_set, transform
 
 __all__ = [
     "DaskLabelIssues",
+    "DaskMultilabelIssues",
     "apply",
     "confident_joint",
     "estimate_noise",
     "find_label_issues",
+    "find_multilabel_issues",
     "fit",
     "label_quality_scores",
+    "multilabel_quality_scores",
     "predict_set",
     "transform",
 ]

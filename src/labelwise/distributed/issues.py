@@ -62,7 +62,7 @@ class _Blocks:
         return int(self.pred_probs.shape[1])
 
 
-def _as_dask(value: object, name: str) -> da.Array:
+def as_dask(value: object, name: str) -> da.Array:
     if isinstance(value, da.Array):
         return value
     if isinstance(value, np.ndarray):
@@ -70,9 +70,10 @@ def _as_dask(value: object, name: str) -> da.Array:
     fail(name, "a dask.array.Array (or a numpy array)", type(value).__name__, kind=TypeError)
 
 
-def _blocks(labels: object, pred_probs: object) -> _Blocks:
-    """Check types and shapes; align the label blocks with the row blocks of ``pred_probs``."""
-    probs = _as_dask(pred_probs, "pred_probs")
+def probabilities(pred_probs: object) -> da.Array:
+    """``pred_probs`` as a float32/float64 Dask array of known shape, one block per row run
+    (the in-memory type and shape checks, on the collection's metadata)."""
+    probs = as_dask(pred_probs, "pred_probs")
     if probs.dtype.kind not in "fiub":
         fail(
             "pred_probs", "a numeric array of probabilities", f"dtype {probs.dtype}", kind=TypeError
@@ -93,8 +94,13 @@ def _blocks(labels: object, pred_probs: object) -> _Blocks:
         probs = probs.astype(np.float32)
     elif probs.dtype not in (np.float32, np.float64):
         probs = probs.astype(np.float64)
-    probs = probs.rechunk({1: -1})
-    given = _as_dask(labels, "labels")
+    return probs.rechunk({1: -1})
+
+
+def _blocks(labels: object, pred_probs: object) -> _Blocks:
+    """Check types and shapes; align the label blocks with the row blocks of ``pred_probs``."""
+    probs = probabilities(pred_probs)
+    given = as_dask(labels, "labels")
     if given.ndim != 1:
         fail("labels", "a 1-D array of class labels", f"shape {given.shape}")
     if given.shape[0] != probs.shape[0]:
@@ -481,7 +487,7 @@ def _ranking(is_issue: da.Array, score: da.Array) -> np.ndarray:
     """Flagged rows, lowest score first, ties in row order (one pass over the blocks)."""
     offsets = np.concatenate([[0], np.cumsum(is_issue.chunks[0])])
     parts = [
-        dask.delayed(_flagged_scores)(f, s, int(o))
+        dask.delayed(flagged_scores)(f, s, int(o))
         for f, s, o in zip(
             is_issue.to_delayed().ravel(), score.to_delayed().ravel(), offsets[:-1], strict=True
         )
@@ -492,7 +498,7 @@ def _ranking(is_issue: da.Array, score: da.Array) -> np.ndarray:
     return rows[np.argsort(keys, kind="stable")]
 
 
-def _flagged_scores(
+def flagged_scores(
     flagged: np.ndarray, score: np.ndarray, offset: int
 ) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(flagged)
