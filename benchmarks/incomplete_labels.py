@@ -33,7 +33,7 @@ test split; mean ± std over ``--seeds`` seeds (default 3, to keep the run near 
 
 Usage::
 
-    python benchmarks/incomplete_labels.py --pulearn-python /tmp/pulearn_venv/bin/python
+    python benchmarks/incomplete_labels.py --pulearn-python benchmarks/.venv-pulearn/bin/python
     python benchmarks/incomplete_labels.py                 # every part, 3 seeds, no pulearn
     python benchmarks/incomplete_labels.py --parts pu,noisy --seeds 2
     python benchmarks/incomplete_labels.py --quick         # 1 seed (smoke test)
