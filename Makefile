@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy src
 
 bench: $(STAMP)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/regression_issues.py
 	$(BIN)/python benchmarks/outliers_duplicates.py
 	$(BIN)/python benchmarks/aggregation.py
+	$(BIN)/python benchmarks/conformal.py
+	$(BIN)/python benchmarks/active_relabel.py
+	$(BIN)/python benchmarks/scale.py
 
 $(SNORKEL_VENV)/.installed:
 	test -x $(SNORKEL_VENV)/bin/python || $(PYTHON) -m venv $(SNORKEL_VENV)
