@@ -10,7 +10,9 @@ per-vote log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_c
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,7 +202,7 @@ def _warn(converged: bool, opts: EMOptions) -> None:
             f"{opts.name}: EM stopped at max_iter={opts.max_iter} before no "
             f"parameter moved by more than tol={opts.tol}; raise `max_iter`.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=8,
         )
 
 
@@ -242,8 +244,6 @@ def em_one_coin(
     same votes have the same posterior, so with few distinct vote patterns (few LFs) the
     passes run over the patterns, each counted as often as it occurs."""
     k = votes.k
-    strength = float(opts.prior_strength) * k
-    right = strength * float(opts.prior_accuracy)
     patterns = distinct_patterns(votes)
     if patterns is None:
         indptr, source, label = votes.indptr, votes.source, votes.label
@@ -252,21 +252,54 @@ def em_one_coin(
         indptr, source, label, count, _ = patterns
     chunks = n_chunks_for(source.size)
     posteriors = np.empty((count.size, k))
-    accuracy = state.confusions[:, 0, 0].copy()
-    balance = state.balance
-    max_iter = _iterations(estimate_balance, model, False, opts)
-    converged, done = max_iter == 0, 0
 
-    def step() -> tuple[np.ndarray, np.ndarray]:
-        vote_weight = weights * log_odds(accuracy, k)
-        log_balance = np.log(np.maximum(balance, FLOOR))
+    def step(vote_weight: np.ndarray, log_balance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return onecoin_em_step(
             indptr, source, label, vote_weight, log_balance, count, posteriors, chunks
         )
 
+    new_state, done = one_coin_loop(
+        step, votes.n_votes, weights, state, model, estimate_balance, opts
+    )
+    one_coin_final(step, weights, new_state)  # the posteriors of the final parameters
+    if patterns is not None:
+        posteriors = posteriors[patterns[4]]
+    posteriors[~votes.labelled] = new_state.balance
+    return posteriors, new_state, done
+
+
+def one_coin_final(
+    step: Callable[[np.ndarray, np.ndarray], Any], weights: np.ndarray, state: State
+) -> Any:
+    """Run ``step`` once with the final parameters (the posteriors)."""
+    k = state.balance.size
+    vote_weight = weights * log_odds(state.confusions[:, 0, 0], k)
+    return step(vote_weight, np.log(np.maximum(state.balance, FLOOR)))
+
+
+def one_coin_loop(
+    step: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    n_votes: np.ndarray,
+    weights: np.ndarray,
+    state: State,
+    model: Structure,
+    estimate_balance: bool,
+    opts: EMOptions,
+) -> tuple[State, int]:
+    """The one-coin EM iterations; ``step(vote_weight, log_balance)`` returns the expected
+    right votes per source and the class totals over all items (in memory, or added over
+    partitions)."""
+    k = state.balance.size
+    strength = float(opts.prior_strength) * k
+    right = strength * float(opts.prior_accuracy)
+    accuracy = state.confusions[:, 0, 0].copy()
+    balance = state.balance
+    max_iter = _iterations(estimate_balance, model, False, opts)
+    converged, done = max_iter == 0, 0
     for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-        correct, totals = step()
-        denominator = votes.n_votes + strength
+        vote_weight = weights * log_odds(accuracy, k)
+        correct, totals = step(vote_weight, np.log(np.maximum(balance, FLOOR)))
+        denominator = n_votes + strength
         new_accuracy = np.divide(
             correct + right,
             denominator,
@@ -284,11 +317,7 @@ def em_one_coin(
             converged = True
             break
     _warn(converged, opts)
-    step()  # the posteriors of the final parameters
-    if patterns is not None:
-        posteriors = posteriors[patterns[4]]
-    posteriors[~votes.labelled] = balance
-    return posteriors, State(symmetric_confusions(accuracy, k), None, balance), done
+    return State(symmetric_confusions(accuracy, k), None, balance), done
 
 
 def em_general(
@@ -301,35 +330,68 @@ def em_general(
 ) -> tuple[np.ndarray, State, int]:
     """EM with full confusions and/or class-dependent coverage: a table of per-vote
     log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`."""
-    k, m, n = votes.k, votes.n_sources, votes.n_items
-    overall = votes.n_votes / n
+    k, m = votes.k, votes.n_sources
     answer = votes.source * k + votes.label
     chunks = n_chunks_for(answer.size)
-    posteriors = np.empty((n, k))
-    max_iter = _iterations(estimate_balance, model, state.cover is not None, opts)
-    converged, done = max_iter == 0, 0
+    posteriors = np.empty((votes.n_items, k))
 
-    def e_step() -> None:
-        # table[s * K + l, k] = w_s (log C[s, k, l] + log rho[s, k] - log(1 - rho[s, k])),
-        # the abstain terms sum(w_s log(1 - rho[s, k])) go into the prior.
-        log_conf = np.log(np.maximum(state.confusions, FLOOR)).transpose(0, 2, 1)
-        log_prior = np.log(np.maximum(state.balance, FLOOR))
-        if state.cover is not None:
-            log_conf = log_conf + (np.log(state.cover) - np.log1p(-state.cover))[:, None, :]
-            log_prior = log_prior + weights @ np.log1p(-state.cover)
-        table = np.ascontiguousarray(log_conf * weights[:, None, None]).reshape(-1, k)
+    def e_step(table: np.ndarray, log_prior: np.ndarray) -> None:
         em_log_joint(votes.indptr, answer, table, log_prior, posteriors, chunks)
         np.exp(posteriors, out=posteriors)
 
-    for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-        e_step()
+    def counts(table: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, ...]:
+        e_step(table, log_prior)
         flat, class_totals, _ = em_m_counts(votes.indptr, answer, posteriors, m * k, chunks, True)
-        counts = flat.reshape(m, k, k).transpose(0, 2, 1)  # [source, class, voted]
-        confusions = update_confusions(counts, votes.n_votes, model, state.confusions, opts)
+        return flat, class_totals, posteriors.sum(axis=0)
+
+    state, done = general_loop(
+        counts, votes.n_votes, votes.n_items, weights, state, model, estimate_balance, opts
+    )
+    e_step(*e_step_terms(state, weights))
+    posteriors /= posteriors.sum(axis=1, keepdims=True)
+    posteriors[~votes.labelled] = state.balance
+    return posteriors, state, done
+
+
+def e_step_terms(state: State, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, log_prior)`` for :func:`em_log_joint`: ``table[s * K + l, k]`` =
+    ``w_s (log C[s, k, l] + log rho[s, k] - log(1 - rho[s, k]))``; the abstain terms
+    ``sum(w_s log(1 - rho[s, k]))`` go into the prior."""
+    k = state.balance.size
+    log_conf = np.log(np.maximum(state.confusions, FLOOR)).transpose(0, 2, 1)
+    log_prior = np.log(np.maximum(state.balance, FLOOR))
+    if state.cover is not None:
+        log_conf = log_conf + (np.log(state.cover) - np.log1p(-state.cover))[:, None, :]
+        log_prior = log_prior + weights @ np.log1p(-state.cover)
+    table = np.ascontiguousarray(log_conf * weights[:, None, None]).reshape(-1, k)
+    return table, log_prior
+
+
+def general_loop(
+    counts: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]],
+    n_votes: np.ndarray,
+    n_items: int,
+    weights: np.ndarray,
+    state: State,
+    model: Structure,
+    estimate_balance: bool,
+    opts: EMOptions,
+) -> tuple[State, int]:
+    """The general EM iterations; ``counts(table, log_prior)`` runs the E-step and returns
+    :func:`em_m_counts`' expected answer counts and class totals and the sum of the
+    normalised posteriors over all items (in memory, or added over partitions)."""
+    k, m = state.balance.size, n_votes.size
+    overall = n_votes / n_items
+    max_iter = _iterations(estimate_balance, model, state.cover is not None, opts)
+    converged, done = max_iter == 0, 0
+    for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
+        flat, class_totals, posterior_sum = counts(*e_step_terms(state, weights))
+        expected = flat.reshape(m, k, k).transpose(0, 2, 1)  # [source, class, voted]
+        confusions = update_confusions(expected, n_votes, model, state.confusions, opts)
         cover = None
         if state.cover is not None:
-            class_totals = posteriors.sum(axis=0)
-            cover = update_cover(counts, class_totals, overall, model)
+            class_totals = posterior_sum
+            cover = update_cover(expected, class_totals, overall, model)
         balance = update_balance(class_totals) if estimate_balance else state.balance
         new = State(confusions, cover, balance)
         delta = state.distance(new)
@@ -338,7 +400,4 @@ def em_general(
             converged = True
             break
     _warn(converged, opts)
-    e_step()
-    posteriors /= posteriors.sum(axis=1, keepdims=True)
-    posteriors[~votes.labelled] = state.balance
-    return posteriors, state, done
+    return state, done

@@ -80,10 +80,11 @@ def pair_table(
     )
     both_m = sparse.triu(voted.T @ voted, 1).tocoo()
     same_m = sparse.triu(keyed.T @ keyed, 1).tocsr()
-    a, b = both_m.row.astype(np.int64), both_m.col.astype(np.int64)
+    order = np.lexsort((both_m.col, both_m.row))  # row-major, as the dense tables
+    a, b = both_m.row[order].astype(np.int64), both_m.col[order].astype(np.int64)
     same = np.asarray(same_m[a, b]).ravel().astype(np.int64)
     votes = np.bincount(source, minlength=m)
-    return PairTable(a, b, both_m.data.astype(np.int64), same, votes, stride)
+    return PairTable(a, b, both_m.data[order].astype(np.int64), same, votes, stride)
 
 
 #: Triplet estimates use pairs with at least this many common items.

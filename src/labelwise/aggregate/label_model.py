@@ -10,7 +10,7 @@ or merges dependent groups so that copies of one rule do not outvote independent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -207,6 +207,120 @@ def _merge_groups(annotations: Annotations, groups: np.ndarray) -> Annotations:
     )
 
 
+class VoteData(Protocol):
+    """What the label model's fit needs from its votes: sizes, and every pass over the items
+    (sums over items, so a partitioned implementation adds per-partition results)."""
+
+    @property
+    def n_items(self) -> int: ...
+
+    @property
+    def n_sources(self) -> int: ...
+
+    @property
+    def k(self) -> int: ...
+
+    @property
+    def sources(self) -> np.ndarray: ...
+
+    def source_counts(self) -> np.ndarray: ...
+
+    def pair_table(self) -> PairTable: ...
+
+    def merged(self, groups: np.ndarray) -> VoteData: ...
+
+    def share_stats(
+        self, weights: np.ndarray, balance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def share_counts(
+        self, weights: np.ndarray, balance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def em(
+        self,
+        one_coin: bool,
+        weights: np.ndarray,
+        state: State,
+        model: Structure,
+        estimate_balance: bool,
+        opts: EMOptions,
+    ) -> tuple[Any, State, int]: ...
+
+
+@dataclass(frozen=True)
+class _InMemoryVotes:
+    """:class:`VoteData` of annotations in memory."""
+
+    annotations: Annotations
+    by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
+    votes: Votes
+
+    @classmethod
+    def of(cls, annotations: Annotations) -> _InMemoryVotes:
+        by_item = grouped(annotations)
+        return cls(annotations, by_item, Votes.of(annotations, by_item))
+
+    @property
+    def n_items(self) -> int:
+        return self.annotations.n_items
+
+    @property
+    def n_sources(self) -> int:
+        return self.annotations.n_sources
+
+    @property
+    def k(self) -> int:
+        return self.annotations.n_classes
+
+    @property
+    def sources(self) -> np.ndarray:
+        return self.annotations.sources
+
+    def source_counts(self) -> np.ndarray:
+        return self.votes.n_votes
+
+    def pair_table(self) -> PairTable:
+        return pair_table(self.annotations, self.by_item)
+
+    def merged(self, groups: np.ndarray) -> _InMemoryVotes:
+        return _InMemoryVotes.of(_merge_groups(self.annotations, groups))
+
+    def _shares(self, weights: np.ndarray, balance: np.ndarray) -> np.ndarray:
+        v = self.votes
+        chunks = n_chunks_for(v.source.size)
+        return vote_shares(v.indptr, v.source, v.label, weights, balance, chunks)
+
+    def share_stats(
+        self, weights: np.ndarray, balance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        v = self.votes
+        shares = self._shares(weights, balance)
+        chunks = n_chunks_for(v.source.size)
+        return source_label_stats(v.indptr, v.source, v.label, shares, v.n_sources, chunks)
+
+    def share_counts(
+        self, weights: np.ndarray, balance: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        v = self.votes
+        shares = self._shares(weights, balance)
+        chunks = n_chunks_for(v.source.size)
+        by_source = source_class_counts(v.indptr, v.source, v.label, shares, v.n_sources, chunks)
+        return by_source, shares.sum(axis=0)
+
+    def em(
+        self,
+        one_coin: bool,
+        weights: np.ndarray,
+        state: State,
+        model: Structure,
+        estimate_balance: bool,
+        opts: EMOptions,
+    ) -> tuple[Any, State, int]:
+        run = em_one_coin if one_coin else em_general
+        return run(self.votes, weights, state, model, estimate_balance, opts)
+
+
 class LabelModel(BaseAggregator):
     """Generative label model for labeling-function (LF) votes, with abstains, an unknown class
     balance and dependent LFs.
@@ -393,22 +507,22 @@ class LabelModel(BaseAggregator):
             return self._fit_checked(annotations, given)
 
     def _fit_checked(self, annotations: Annotations, given: np.ndarray | None) -> np.ndarray:
-        k = annotations.n_classes
-        by_item = grouped(annotations)
-        table = pair_table(annotations, by_item)
-        pairs = _dependent_pairs(
-            table, annotations.sources, float(self.dependency_threshold), MIN_OVERLAP
-        )
+        return self._fit_votes(_InMemoryVotes.of(annotations), given)
+
+    def _fit_votes(self, data: VoteData, given: np.ndarray | None) -> np.ndarray:
+        """The fit on votes held in memory or spread over partitions (``VoteData``): every
+        pass over the items goes through ``data``, the rest is the same."""
+        k = data.k
+        table = data.pair_table()
+        pairs = _dependent_pairs(table, data.sources, float(self.dependency_threshold), MIN_OVERLAP)
         groups = pairs.groups
         sizes = np.bincount(groups)
-        weights = np.ones(annotations.n_sources)
+        weights = np.ones(data.n_sources)
         if self.dependencies == "merge" and sizes.max() > 1:
-            merged = _merge_groups(annotations, groups)
-            merged_by_item = grouped(merged)
+            merged = data.merged(groups)
             probas, state, n_iter = self._estimate(
                 merged,
-                merged_by_item,
-                pair_table(merged, merged_by_item),
+                merged.pair_table(),
                 np.ones(merged.n_sources),
                 np.arange(sizes.size),
                 given,
@@ -421,14 +535,12 @@ class LabelModel(BaseAggregator):
         else:
             if self.dependencies == "downweight":
                 weights = 1.0 / sizes[groups]
-            probas, state, n_iter = self._estimate(
-                annotations, by_item, table, weights, groups, given
-            )
+            probas, state, n_iter = self._estimate(data, table, weights, groups, given)
         balance = state.balance
         cover = state.cover
-        n_votes = annotations.source_counts()
+        n_votes = data.source_counts()
         if cover is None:
-            cover = np.repeat((n_votes / annotations.n_items)[:, None], k, axis=1)
+            cover = np.repeat((n_votes / data.n_items)[:, None], k, axis=1)
         # P(right | votes) = sum_k P(class k | votes) C[s, k, k], P(class k | votes) ~ pi_k rho_sk.
         given_vote = balance * cover
         given_vote /= np.maximum(given_vote.sum(axis=1, keepdims=True), FLOOR)
@@ -449,15 +561,13 @@ class LabelModel(BaseAggregator):
 
     def _estimate(
         self,
-        annotations: Annotations,
-        by_item: tuple[np.ndarray, np.ndarray, np.ndarray],
+        data: VoteData,
         table: PairTable,
         weights: np.ndarray,
         groups: np.ndarray,
         given: np.ndarray | None,
-    ) -> tuple[np.ndarray, State, int]:
-        """``(probas, state, n_iter)`` for (possibly merged) annotations."""
-        votes = Votes.of(annotations, by_item)
+    ) -> tuple[Any, State, int]:
+        """``(probas, state, n_iter)`` for (possibly merged) votes."""
         opts = EMOptions(
             method=self.method,
             confusion=self.confusion,
@@ -467,52 +577,45 @@ class LabelModel(BaseAggregator):
             tol=float(self.tol),
             name=type(self).__name__,
         )
-        k, m, n = votes.k, votes.n_sources, votes.n_items
-        chunks = n_chunks_for(votes.source.size)
+        k, m, n = data.k, data.n_sources, data.n_items
+        n_votes = data.source_counts()
         # EM starts from a uniform class balance unless one is given: the majority vote's
         # shares over-weight classes with prolific LFs (on ws_sms, ws_hausa and ws_yoruba
         # starting from them ends in worse local optima). The first M-step is on the
         # weighted majority vote.
         balance = given if given is not None else np.full(k, 1.0 / k)
-        shares = vote_shares(votes.indptr, votes.source, votes.label, weights, balance, chunks)
-        by_vote, correct = source_label_stats(
-            votes.indptr, votes.source, votes.label, shares, m, chunks
-        )
-        one_sided = by_vote.max(axis=1) >= _ONE_SIDED * np.maximum(votes.n_votes, 1)
+        by_vote, correct = data.share_stats(weights, balance)
+        one_sided = by_vote.max(axis=1) >= _ONE_SIDED * np.maximum(n_votes, 1)
         by_class = {"auto": one_sided, "by_class": np.ones(m, dtype=bool)}.get(
             self.coverage, np.zeros(m, dtype=bool)
         )
         model = Structure(by_class, np.zeros(m, dtype=bool))
         counts = None
+        share_mass = None
         if self.confusion == "one_coin" and not by_class.any():
             # The one-coin M-step needs only each source's expected right votes.
             strength = opts.prior_strength * k
             accuracy = (correct + strength * opts.prior_accuracy) / np.maximum(
-                votes.n_votes + strength, FLOOR
+                n_votes + strength, FLOOR
             )
-            accuracy = np.where(votes.n_votes + strength > 0, accuracy, 1.0 / k)
+            accuracy = np.where(n_votes + strength > 0, accuracy, 1.0 / k)
             confusions = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
         else:
-            by_source = source_class_counts(
-                votes.indptr, votes.source, votes.label, shares, m, chunks
-            )
+            by_source, share_mass = data.share_counts(weights, balance)
             counts = by_source.transpose(0, 2, 1)  # [source, class, voted]
-            confusions = update_confusions(counts, votes.n_votes, model, None, opts)
+            confusions = update_confusions(counts, n_votes, model, None, opts)
         if self.method != "em":
-            accuracy, from_triplets = self._triplet_start(
-                table, groups, one_sided, votes.n_votes, k
-            )
+            accuracy, from_triplets = self._triplet_start(table, groups, one_sided, n_votes, k)
             symmetric = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
             confusions[from_triplets] = symmetric[from_triplets]
             if self.method == "triplet":
                 model = Structure(model.by_class, from_triplets)
         cover = None
-        if counts is not None:
-            cover = update_cover(counts, shares.sum(axis=0), votes.n_votes / n, model)
+        if counts is not None and share_mass is not None:
+            cover = update_cover(counts, share_mass, n_votes / n, model)
         state = State(confusions, cover, balance)
-        if self.confusion == "one_coin" and cover is None:
-            return em_one_coin(votes, weights, state, model, given is None, opts)
-        return em_general(votes, weights, state, model, given is None, opts)
+        one_coin = self.confusion == "one_coin" and cover is None
+        return data.em(one_coin, weights, state, model, given is None, opts)
 
     def _triplet_start(
         self,
