@@ -20,9 +20,9 @@ from dask.distributed import Client, LocalCluster
 
 import labelwise as lw
 from labelwise import distributed as dl
-from labelwise.aggregate import DawidSkene, MajorityVote, OneCoinDawidSkene
+from labelwise.aggregate import GLAD, DawidSkene, MajorityVote, OneCoinDawidSkene, _pairs
 from labelwise.aggregate.label_model import LabelModel
-from labelwise.simulate import simulate_annotations
+from labelwise.simulate import simulate_annotations, simulate_labeling_functions
 
 METHODS = (
     "prune_by_noise_rate",
@@ -329,7 +329,7 @@ def test_fit_errors(client):
     frame, _ = _table(50, 1)
     table = dd.from_pandas(frame, npartitions=2)
     with pytest.raises(TypeError, match=r"`estimator` must be one of 'MajorityVote'"):
-        dl.fit(LabelModel(), table)
+        dl.fit(GLAD(), table)
     with pytest.raises(TypeError, match=r"`annotations` must be a dask.dataframe.DataFrame"):
         dl.fit(DawidSkene(), frame)
     with pytest.raises(ValueError, match=r"no column\(s\) 'worker'; it has 'item', 'source'"):
@@ -337,6 +337,76 @@ def test_fit_errors(client):
     doubled = dd.from_pandas(pd.concat([frame, frame.iloc[:3]]), npartitions=2)
     with pytest.raises(ValueError, match=r"`annotations` must be a table without repeated"):
         dl.fit(DawidSkene(), doubled)
+
+
+def _lf_table(n: int, seed: int) -> pd.DataFrame:
+    """Labeling-function votes with two copies of one LF, named classes and sources, rows
+    shuffled (so partitions do not follow the item order)."""
+    sim = simulate_labeling_functions(
+        n, 8, 3, class_balance=[0.6, 0.3, 0.1], n_duplicates=2, random_state=seed
+    )
+    frame = sim.annotations.to_long()
+    frame["source"] = "lf" + frame["source"].astype(str)
+    frame["label"] = np.array(["ham", "spam", "eggs"])[frame["label"].to_numpy()]
+    frame["item"] = frame["item"] * 7 % (10 * n)  # ids not in code order
+    return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def _same_label_model(got: LabelModel, expected: LabelModel) -> None:
+    np.testing.assert_array_equal(got.items_, expected.items_)
+    np.testing.assert_array_equal(got.classes_, expected.classes_)
+    np.testing.assert_allclose(got.probas_, expected.probas_, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(got.labels_, expected.labels_)
+    np.testing.assert_allclose(got.accuracies_, expected.accuracies_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got.confusions_, expected.confusions_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got.coverages_, expected.coverages_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got.class_balance_, expected.class_balance_, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(got.source_weights_, expected.source_weights_)
+    pd.testing.assert_frame_equal(
+        got.dependent_pairs_.to_frame(), expected.dependent_pairs_.to_frame()
+    )
+    assert got.n_iter_ == expected.n_iter_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"dependencies": "merge"},
+        {"dependencies": "ignore", "method": "em"},
+        {"confusion": "full", "coverage": "by_class"},
+        {"method": "triplet", "class_balance": [0.2, 0.5, 0.3]},
+        {"class_balance": [0.2, 0.5, 0.3], "coverage": "shared"},
+    ],
+    ids=["downweight", "merge", "ignore-em", "full-by-class", "triplet-given", "given"],
+)
+def test_fit_label_model_matches_in_memory(client, params):
+    frame = _lf_table(2_000, 0)
+    expected = LabelModel(**params).fit(lw.Annotations.from_long(frame))
+    assert len(expected.dependent_pairs_) >= 1  # the copies are found
+    got = dl.fit(LabelModel(**params), _partitioned(frame))
+    _same_label_model(got, expected)
+
+
+def test_fit_label_model_sampled_and_sparse_pair_tables(client, monkeypatch):
+    """Pair statistics on every stride-th item (by sorted item order) and the sparse pair
+    tables of many sources use the same items and counts as in memory."""
+    frame = _lf_table(1_500, 1)
+    monkeypatch.setattr(_pairs, "PAIR_MAX_ITEMS", 300)
+    for dense_max in (4096, 4):
+        monkeypatch.setattr(_pairs, "DENSE_MAX_SOURCES", dense_max)
+        expected = LabelModel().fit(lw.Annotations.from_long(frame))
+        assert expected.dependent_pairs_  # found on the sampled items
+        got = dl.fit(LabelModel(), dd.from_pandas(frame, npartitions=3))
+        _same_label_model(got, expected)
+
+
+def test_fit_label_model_errors(client):
+    table = dd.from_pandas(_lf_table(200, 2), npartitions=2)
+    with pytest.raises(ValueError, match=r"`class_balance` must be None or 3 non-negative"):
+        dl.fit(LabelModel(class_balance=[0.5, 0.5]), table)
+    with pytest.raises(ValueError, match=r"`dependencies`"):
+        dl.fit(LabelModel(dependencies="drop"), table)
 
 
 def test_import_labelwise_does_not_import_dask():

@@ -21,9 +21,10 @@ import pandas as pd
 from labelwise._validation import check_choice, check_int, check_positive, fail, preview
 from labelwise.aggregate._kernels import em_log_joint, em_m_counts, group_by_item
 from labelwise.aggregate.dawid_skene import _FLOOR, DawidSkene
+from labelwise.aggregate.label_model import LabelModel
 from labelwise.aggregate.majority_vote import TIE_BREAKS, MajorityVote
 
-SUPPORTED = ("MajorityVote", "DawidSkene", "OneCoinDawidSkene")
+SUPPORTED = ("MajorityVote", "DawidSkene", "OneCoinDawidSkene", "LabelModel")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def fit(
 
     Parameters
     ----------
-    estimator : MajorityVote, DawidSkene or OneCoinDawidSkene
+    estimator : MajorityVote, DawidSkene, OneCoinDawidSkene or LabelModel
         Unfitted (its hyper-parameters are used; it is fitted in place and returned).
     annotations : dask.dataframe.DataFrame
         One row per annotation, with the columns named by ``item``, ``source``, ``label``.
@@ -163,7 +164,7 @@ def fit(
     True
     """
     if type(estimator).__name__ not in SUPPORTED or not isinstance(
-        estimator, MajorityVote | DawidSkene
+        estimator, MajorityVote | DawidSkene | LabelModel
     ):
         fail(
             "estimator",
@@ -209,6 +210,8 @@ def fit(
     run = _Run(parts, bounds, order, sources.size, classes.size, int(n_rows))
     if isinstance(estimator, MajorityVote):
         consensus = _fit_majority(estimator, run)
+    elif isinstance(estimator, LabelModel):
+        consensus = _fit_label_model(estimator, run, sources, classes)
     else:
         consensus = _fit_dawid_skene(estimator, run)
     estimator.classes_ = classes
@@ -318,3 +321,20 @@ def _fit_dawid_skene(estimator: DawidSkene, run: _Run) -> np.ndarray:
         posteriors, log_conf, priors, _total_source_counts(run), log_likelihood, done
     )
     return np.argmax(posteriors, axis=1)
+
+
+def _fit_label_model(
+    estimator: LabelModel, run: _Run, sources: np.ndarray, classes: np.ndarray
+) -> np.ndarray:
+    from labelwise.distributed._label_model import PartitionedVotes, lm_part
+
+    given = estimator._check_options(run.n_classes)
+    n_items = int(run.bounds[-1])
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[run.order] = np.arange(n_items)
+    parts = [
+        dask.delayed(lm_part)(p, rank[a:b], sources, classes)
+        for p, a, b in zip(run.parts, run.bounds[:-1], run.bounds[1:], strict=True)
+    ]
+    data = PartitionedVotes(list(dask.persist(*parts)), n_items, run.n_classes, sources)
+    return estimator._fit_votes(data, given)
