@@ -33,6 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _common as common
 import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -52,26 +53,6 @@ PAIRS = {
     "MACE": "MACE",
 }
 SEED = 0
-
-
-# --------------------------------------------------------------------------- /proc readings
-
-
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- library calls
@@ -126,12 +107,12 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         head = np.union1d(np.arange(min(2000, data["item"].size)), first)
         call(frame.iloc[head].reset_index(drop=True))
     gc.collect()
-    rss_before = _status_kb("VmRSS:")
-    hwm_ok = _reset_hwm()
+    rss_before = common._status_kb("VmRSS:")
+    hwm_ok = common._reset_high_water_mark()
     start = time.perf_counter()
     items, labels = call(frame)
     sec = time.perf_counter() - start
-    hwm = _status_kb("VmHWM:")
+    hwm = common._status_kb("VmHWM:")
     np.savez(spec["out"], items=np.asarray(items), labels=np.asarray(labels))
     return {
         "sec": sec,

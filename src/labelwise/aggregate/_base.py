@@ -46,10 +46,14 @@ def vote_shares(annotations: Annotations) -> np.ndarray:
 
     The usual initialisation of EM aggregators (majority vote, soft).
     """
-    counts = annotations.dense_vote_counts()
+    return shares_of_counts(annotations.dense_vote_counts())
+
+
+def shares_of_counts(counts: np.ndarray) -> np.ndarray:
+    """Row shares of (n_items, K) vote counts; uniform for rows without votes."""
     totals = counts.sum(axis=1, keepdims=True)
-    k = annotations.n_classes
-    return np.divide(counts, totals, out=np.full_like(counts, 1.0 / k), where=totals > 0)
+    uniform = np.full_like(counts, 1.0 / counts.shape[1])
+    return np.divide(counts, totals, out=uniform, where=totals > 0)
 
 
 class BaseAggregator(BaseEstimator):

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from labelwise._validation import check_choice, check_int, fail
-from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning
+from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning, shares_of_counts
 from labelwise.annotations import Annotations
 
 TIE_BREAKS = ("random", "prior")
@@ -103,9 +103,7 @@ class MajorityVote(BaseAggregator):
         counts = annotations.dense_vote_counts()
         prior = annotations.class_counts() / annotations.n_annotations
         winners = self._winners(counts, prior)
-        totals = counts.sum(axis=1, keepdims=True)
-        uniform = np.full_like(counts, 1.0 / annotations.n_classes)
-        self.probas_ = np.divide(counts, totals, out=uniform, where=totals > 0)
+        self.probas_ = shares_of_counts(counts)
         self.prior_ = prior
         self.source_quality_ = source_agreement(annotations, winners)
         self.n_iter_ = 0
@@ -209,8 +207,7 @@ class WeightedMajorityVote(BaseAggregator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        totals = scores.sum(axis=1, keepdims=True)
-        self.probas_ = np.divide(scores, totals, out=np.full(shape, 1.0 / k), where=totals > 0)
+        self.probas_ = shares_of_counts(scores)
         self.weights_ = weights
         self.source_quality_ = source_agreement(annotations, consensus)
         self.n_iter_ = done
