@@ -447,27 +447,89 @@ def test_bad_inputs_are_refused():
         LabelModel().fit(ann).predict(other)
 
 
-def test_distinct_vote_patterns_give_the_same_fit(monkeypatch):
-    """With few LFs the one-coin EM runs over the distinct vote patterns, each weighted by
-    its count; it must give what the pass over every item gives."""
-    from labelwise.aggregate import _label_model_em
-
-    sim = simulate_labeling_functions(30_000, 6, 2, random_state=8)
-    with_patterns = LabelModel().fit(sim.annotations)
-    assert (
-        _label_model_em.distinct_patterns(
-            _label_model_em.Votes.of(sim.annotations, _grouped(sim.annotations))
-        )
-        is not None
+def _pattern_votes(n, k, seed):
+    """Votes of 6 LFs with abstains, two of them one-sided (only ever vote class 0 or 1:
+    class-dependent coverage under ``coverage="auto"``), one a near-copy of LF 0 (a dependent
+    pair), shuffled into random annotation order."""
+    sim = simulate_labeling_functions(n, 4, k, class_balance=None, random_state=seed)
+    rng = np.random.default_rng(seed)
+    votes = np.full((n, 7), -1)
+    votes[:, :4] = sim.annotations.to_matrix()
+    for j, target in ((4, 0), (5, 1)):
+        fires = rng.random(n) < np.where(sim.true_labels == target, 0.4, 0.05)
+        votes[fires, j] = target
+    votes[:, 6] = np.where(rng.random(n) < 0.98, votes[:, 0], -1)
+    ann = Annotations.from_matrix(votes)
+    order = rng.permutation(ann.n_annotations)
+    return Annotations(
+        ann.item[order], ann.source[order], ann.label[order], ann.items, ann.sources, ann.classes
     )
-    monkeypatch.setattr(_label_model_em, "_PATTERN_SHARE", 0.0)
-    every_item = LabelModel().fit(sim.annotations)
-    np.testing.assert_allclose(with_patterns.probas_, every_item.probas_, rtol=1e-9)
-    np.testing.assert_allclose(with_patterns.accuracies_, every_item.accuracies_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"class_balance": "uniform"},
+        {"coverage": "shared"},
+        {"confusion": "full", "coverage": "by_class"},
+        {"dependencies": "merge"},
+        {"method": "em", "dependencies": "ignore"},
+        {"method": "triplet"},
+    ],
+)
+def test_distinct_vote_patterns_give_the_same_fit(monkeypatch, k, params):
+    """With few LFs the label model runs over the distinct vote patterns, each weighted by
+    how many items have it; it must give what the passes over every item give."""
+    from labelwise.aggregate import _label_model_data, _label_model_em, _pairs
+
+    # Few pair-table items, so that the sampled items (every stride-th) are counted too.
+    monkeypatch.setattr(_pairs, "PAIR_MAX_ITEMS", 1000)
+    monkeypatch.setattr(_label_model_data, "PAIR_MAX_ITEMS", 1000)
+    ann = _pattern_votes(6000, k, seed=k)
+    params = {**params}
+    if params.get("class_balance") == "uniform":
+        params["class_balance"] = np.full(k, 1.0 / k)
+    assert isinstance(_label_model_data.votes_of(ann), _label_model_data._PatternVotes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with_patterns = LabelModel(**params).fit(ann)
+        monkeypatch.setattr(_label_model_data, "_PATTERN_MAX_SHARE", 0.0)
+        monkeypatch.setattr(_label_model_em, "_PATTERN_SHARE", 0.0)
+        assert isinstance(_label_model_data.votes_of(ann), _label_model_data._InMemoryVotes)
+        every_item = LabelModel(**params).fit(ann)
     assert with_patterns.n_iter_ == every_item.n_iter_
+    for name in ("probas_", "accuracies_", "confusions_", "coverages_", "class_balance_"):
+        np.testing.assert_allclose(
+            getattr(with_patterns, name), getattr(every_item, name), rtol=0, atol=1e-10
+        )
+    np.testing.assert_array_equal(with_patterns.labels_, every_item.labels_)
+    np.testing.assert_array_equal(with_patterns.source_weights_, every_item.source_weights_)
+    pairs, other = with_patterns.dependent_pairs_, every_item.dependent_pairs_
+    np.testing.assert_array_equal(pairs.source_a, other.source_a)
+    np.testing.assert_array_equal(pairs.n_both, other.n_both)
 
 
-def _grouped(annotations):
-    from labelwise.aggregate._pairs import grouped
+def test_vote_patterns_fall_back():
+    """No patterns when a source votes twice on an item, when the codes would not fit one
+    int64, or when the patterns are not much fewer than the items; the fit still runs."""
+    from labelwise.aggregate import _label_model_data
 
-    return grouped(annotations)
+    twice = Annotations(
+        np.array([0, 0, 1]),
+        np.array([0, 0, 1]),
+        np.array([0, 1, 1]),
+        np.arange(2),
+        np.arange(2),
+        np.arange(2),
+    )
+    assert _label_model_data._PatternVotes.of(twice) is None
+    LabelModel().fit(twice)
+    wide = simulate_labeling_functions(300, 40, 3, random_state=0).annotations  # 40 x 2 bits
+    assert _label_model_data._PatternVotes.of(wide) is None
+    distinct = Annotations.from_matrix(np.eye(4, dtype=int)[:, :2])  # 3 patterns, 4 items
+    assert _label_model_data._PatternVotes.of(distinct) is None
+    few = Annotations.from_matrix(np.zeros((40, 3), dtype=int))
+    patterns = _label_model_data._PatternVotes.of(few)
+    assert patterns is not None and patterns.count.tolist() == [40.0]

@@ -238,18 +238,21 @@ def em_one_coin(
     model: Structure,
     estimate_balance: bool,
     opts: EMOptions,
+    count: np.ndarray | None = None,
 ) -> tuple[np.ndarray, State, int]:
     """EM of the one-coin model with class-free coverage: each item's log-posterior is a
     weighted vote, one compiled pass per iteration (:func:`onecoin_em_step`). Items with the
     same votes have the same posterior, so with few distinct vote patterns (few LFs) the
-    passes run over the patterns, each counted as often as it occurs."""
+    passes run over the patterns, each counted as often as it occurs. ``count``: ``votes``
+    are already distinct patterns, each standing for ``count`` items (the posteriors are then
+    per pattern)."""
     k = votes.k
-    patterns = distinct_patterns(votes)
-    if patterns is None:
-        indptr, source, label = votes.indptr, votes.source, votes.label
-        count = np.ones(votes.n_items)
-    else:
+    patterns = distinct_patterns(votes) if count is None else None
+    if patterns is not None:
         indptr, source, label, count, _ = patterns
+    else:
+        indptr, source, label = votes.indptr, votes.source, votes.label
+        count = np.ones(votes.n_items) if count is None else count
     chunks = n_chunks_for(source.size)
     posteriors = np.empty((count.size, k))
 
@@ -327,9 +330,11 @@ def em_general(
     model: Structure,
     estimate_balance: bool,
     opts: EMOptions,
+    count: np.ndarray | None = None,
 ) -> tuple[np.ndarray, State, int]:
     """EM with full confusions and/or class-dependent coverage: a table of per-vote
-    log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`."""
+    log-likelihood rows for :func:`em_log_joint`, counts from :func:`em_m_counts`.
+    ``count``: ``votes`` are distinct vote patterns, each standing for ``count`` items."""
     k, m = votes.k, votes.n_sources
     answer = votes.source * k + votes.label
     chunks = n_chunks_for(answer.size)
@@ -341,11 +346,17 @@ def em_general(
 
     def counts(table: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, ...]:
         e_step(table, log_prior)
-        flat, class_totals, _ = em_m_counts(votes.indptr, answer, posteriors, m * k, chunks, True)
-        return flat, class_totals, posteriors.sum(axis=0)
+        if count is None:
+            flat, totals, _ = em_m_counts(votes.indptr, answer, posteriors, m * k, chunks, True)
+            return flat, totals, posteriors.sum(axis=0)
+        np.divide(posteriors, posteriors.sum(axis=1, keepdims=True), out=posteriors)
+        weighted = posteriors * count[:, None]
+        flat, totals, _ = em_m_counts(votes.indptr, answer, weighted, m * k, chunks, False)
+        return flat, totals, weighted.sum(axis=0)
 
+    n_items = votes.n_items if count is None else int(count.sum())
     state, done = general_loop(
-        counts, votes.n_votes, votes.n_items, weights, state, model, estimate_balance, opts
+        counts, votes.n_votes, n_items, weights, state, model, estimate_balance, opts
     )
     e_step(*e_step_terms(state, weights))
     posteriors /= posteriors.sum(axis=1, keepdims=True)

@@ -5,9 +5,10 @@
 - :func:`onecoin_em_step`: one E-step and the M-step's sufficient statistics of the one-coin
   label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
   vote, so each item needs only its own votes and a K-vector);
-- :func:`pattern_keys`, :func:`same_patterns` and :func:`gather_items`: items with identical
-  votes have identical posteriors, so the one-coin EM runs over the distinct vote patterns
-  (with their counts) when there are few;
+- :func:`pattern_codes` and :func:`decode_patterns` (few sources: each item's votes packed into
+  one integer), :func:`pattern_keys`, :func:`same_patterns` and :func:`gather_items` (a hash,
+  for any number): items with identical votes have identical posteriors, so the label model
+  runs over the distinct vote patterns (with their counts) when there are few;
 - :func:`vote_shares`, :func:`source_label_stats` and :func:`source_class_counts`: the
   weighted majority vote that starts EM, and the statistics of a one-coin M-step (O(votes))
   or the expected (source, vote, class) counts of a general one (O(votes x K));
@@ -24,10 +25,13 @@ import numba
 import numpy as np
 
 __all__ = [
+    "NO_WEIGHT",
+    "decode_patterns",
     "gather_items",
     "onecoin_em_step",
     "pair_counts",
     "pair_squared_differences",
+    "pattern_codes",
     "pattern_keys",
     "same_patterns",
     "source_class_counts",
@@ -35,8 +39,11 @@ __all__ = [
     "vote_shares",
 ]
 
+#: ``item_weight`` of the kernels below meaning "every item once" (numba needs an array).
+NO_WEIGHT = np.zeros(0)
+_NO_INT_WEIGHT = np.zeros(0, dtype=np.int64)
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+
 def pair_counts(
     indptr: np.ndarray,
     source: np.ndarray,
@@ -44,15 +51,34 @@ def pair_counts(
     n_sources: int,
     stride: int,
     n_chunks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    item_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(both, same, votes)`` over the items ``0, stride, 2 * stride, ...``: symmetric
     (n_sources, n_sources) int64 counts of the items on which both sources voted and of those
     on which their votes were identical (zero diagonals), and each source's votes.
 
     ``source`` and ``label`` are in item-grouped order (``indptr`` delimits each item's votes).
-    A source voting twice on one item is not paired with itself.
+    A source voting twice on one item is not paired with itself. ``item_weight`` (int64, one
+    per item): each item counts that many times (a distinct vote pattern standing for several
+    items); None: once.
     """
+    weight = _NO_INT_WEIGHT if item_weight is None else item_weight
+    return _pair_counts(indptr, source, label, n_sources, stride, weight, n_chunks)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _pair_counts(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    n_sources: int,
+    stride: int,
+    weight: np.ndarray,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """:func:`pair_counts` (``weight`` empty: every item once)."""
     n_used = (indptr.size - 2) // stride + 1
+    weighted = weight.size > 0
     both = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
     same = np.zeros((n_chunks, n_sources, n_sources), dtype=np.int64)
     votes = np.zeros((n_chunks, n_sources), dtype=np.int64)
@@ -62,18 +88,21 @@ def pair_counts(
         s = same[c]
         for j in range(c * step, min(n_used, (c + 1) * step)):
             i = j * stride
+            w = weight[i] if weighted else 1
+            if w == 0:
+                continue
             end = indptr[i + 1]
             for p in range(indptr[i], end):
                 sp = source[p]
                 lp = label[p]
-                votes[c, sp] += 1
+                votes[c, sp] += w
                 for q in range(p + 1, end):
                     sq = source[q]
                     if sq == sp:
                         continue
-                    b[sp, sq] += 1
+                    b[sp, sq] += w
                     if label[q] == lp:
-                        s[sp, sq] += 1
+                        s[sp, sq] += w
     out_both = both[0]
     out_same = same[0]
     for c in range(1, n_chunks):
@@ -138,6 +167,59 @@ def onecoin_em_step(
     for c in range(1, n_chunks):
         out += correct[c]
     return out, totals.sum(axis=0)
+
+
+def pattern_codes(
+    item: np.ndarray, source: np.ndarray, label: np.ndarray, n_items: int, bits: int
+) -> tuple[np.ndarray, bool]:
+    """``(codes, ok)``: (n_items,) int64 code of each item's votes, ``label + 1`` in the
+    ``bits`` bits from ``source * bits`` (0: no vote), in any vote order; ``ok`` is False when
+    a source voted twice on one item (the codes are then meaningless). The caller makes sure
+    that ``n_sources * bits <= 63`` and ``K < 2 ** bits``."""
+    # Allocated by numpy (huge pages): a compiled function's own large array costs more to fill.
+    codes = np.zeros(n_items, dtype=np.int64)
+    return codes, _pattern_codes(item, source, label, bits, codes)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pattern_codes(
+    item: np.ndarray, source: np.ndarray, label: np.ndarray, bits: int, codes: np.ndarray
+) -> bool:  # pragma: no cover
+    field = (np.int64(1) << bits) - 1
+    for p in range(item.size):
+        i = item[p]
+        shift = source[p] * bits
+        if (codes[i] >> shift) & field:
+            return False
+        codes[i] |= (np.int64(label[p]) + 1) << shift
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_patterns(
+    codes: np.ndarray, bits: int, n_sources: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """The votes of :func:`pattern_codes`' ``codes``, item-grouped in source order:
+    ``(indptr, source, label)`` (int64, int32, int32)."""
+    field = (np.int64(1) << bits) - 1
+    indptr = np.zeros(codes.size + 1, dtype=np.int64)
+    for u in range(codes.size):
+        n_votes = 0
+        for s in range(n_sources):
+            if (codes[u] >> (s * bits)) & field:
+                n_votes += 1
+        indptr[u + 1] = indptr[u] + n_votes
+    source = np.empty(indptr[-1], dtype=np.int32)
+    label = np.empty(indptr[-1], dtype=np.int32)
+    for u in range(codes.size):
+        p = indptr[u]
+        for s in range(n_sources):
+            digit = (codes[u] >> (s * bits)) & field
+            if digit:
+                source[p] = s
+                label[p] = digit - 1
+                p += 1
+    return indptr, source, label
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,21 +323,25 @@ def source_label_stats(
     posteriors: np.ndarray,
     n_sources: int,
     n_chunks: int,
+    item_weight: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """``(by_label, correct)``: (n_sources, K) votes of each source for each label, and
     (n_sources,) the sum over each source's votes of the posterior of the label it voted (one
-    pass, O(votes): what a one-coin M-step needs)."""
+    pass, O(votes): what a one-coin M-step needs); each item counted ``item_weight[i]`` times
+    (empty: once)."""
     n_items, k = posteriors.shape
+    weighted = item_weight.size > 0
     by_label = np.zeros((n_chunks, n_sources, k))
     correct = np.zeros((n_chunks, n_sources))
     step = (n_items + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         for i in range(c * step, min(n_items, (c + 1) * step)):
+            w = item_weight[i] if weighted else 1.0
             for p in range(indptr[i], indptr[i + 1]):
                 s = source[p]
                 lab = label[p]
-                by_label[c, s, lab] += 1.0
-                correct[c, s] += posteriors[i, lab]
+                by_label[c, s, lab] += w
+                correct[c, s] += w * posteriors[i, lab]
     out_by_label = by_label[0]
     out_correct = correct[0]
     for c in range(1, n_chunks):
@@ -272,20 +358,23 @@ def source_class_counts(
     posteriors: np.ndarray,
     n_sources: int,
     n_chunks: int,
+    item_weight: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover
     """(n_sources, K voted, K class) sums of ``posteriors[i]`` over the items where each
-    source voted each label."""
+    source voted each label, each item counted ``item_weight[i]`` times (empty: once)."""
     n_items, k = posteriors.shape
+    weighted = item_weight.size > 0
     buffers = np.zeros((n_chunks, n_sources, k, k))
     step = (n_items + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         counts = buffers[c]
         for i in range(c * step, min(n_items, (c + 1) * step)):
+            w = item_weight[i] if weighted else 1.0
             for p in range(indptr[i], indptr[i + 1]):
                 s = source[p]
                 lab = label[p]
                 for m in range(k):
-                    counts[s, lab, m] += posteriors[i, m]
+                    counts[s, lab, m] += w * posteriors[i, m]
     out = buffers[0]
     for c in range(1, n_chunks):
         out += buffers[c]

@@ -87,6 +87,23 @@ def pair_table(
     return PairTable(a, b, both_m.data[order].astype(np.int64), same, votes, stride)
 
 
+def weighted_pair_table(
+    indptr: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    n_sources: int,
+    sampled: np.ndarray,
+    stride: int,
+) -> PairTable:
+    """:func:`pair_table` of item-grouped distinct vote patterns, pattern ``u`` standing for
+    ``sampled[u]`` (int64) of the items ``0, stride, 2 * stride, ...`` (at most 63 sources:
+    dense tables)."""
+    chunks = n_chunks_for(int(source.size))
+    both, same, votes = pair_counts(indptr, source, label, n_sources, 1, chunks, sampled)
+    a, b = np.nonzero(np.triu(both, 1))
+    return PairTable(a, b, both[a, b], same[a, b], votes, stride)
+
+
 #: Triplet estimates use pairs with at least this many common items.
 TRIPLET_MIN_BOTH = 10
 #: Each source's triplets use at most this many partners (those sharing most items).

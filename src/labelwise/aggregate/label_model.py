@@ -10,7 +10,7 @@ or merges dependent groups so that copies of one rule do not outvote independent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,25 +20,17 @@ from scipy.sparse.csgraph import connected_components
 from labelwise._numerics import threads_for
 from labelwise._validation import check_choice, check_fraction, check_int, check_positive, fail
 from labelwise.aggregate._base import BaseAggregator, check_annotations
-from labelwise.aggregate._kernels import n_chunks_for
+from labelwise.aggregate._label_model_data import VoteData, item_rows, votes_of
 from labelwise.aggregate._label_model_em import (
     FLOOR,
     EMOptions,
     State,
     Structure,
-    Votes,
-    em_general,
-    em_one_coin,
     symmetric_confusions,
     update_confusions,
     update_cover,
 )
-from labelwise.aggregate._label_model_kernels import (
-    source_class_counts,
-    source_label_stats,
-    vote_shares,
-)
-from labelwise.aggregate._pairs import PairTable, grouped, pair_table, triplet_mu
+from labelwise.aggregate._pairs import PairTable, pair_table, triplet_mu
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -183,144 +175,6 @@ def _dependent_pairs(
 # --------------------------------------------------------------------------- the label model
 
 
-def _merge_groups(annotations: Annotations, groups: np.ndarray) -> Annotations:
-    """One source per group; on each item it votes the label most of the group's members who
-    voted there gave (ties: the smallest label code)."""
-    k = annotations.n_classes
-    n_groups = int(groups.max()) + 1
-    key = (annotations.item * n_groups + groups[annotations.source]) * k + annotations.label
-    keys, counts = np.unique(key, return_counts=True)
-    pair = keys // k
-    # Within each (item, group) pair: most votes first, then the smallest label.
-    order = np.lexsort((keys % k, -counts, pair))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = pair[order][1:] != pair[order][:-1]
-    chosen = keys[order][first]
-    pair = chosen // k
-    return Annotations(
-        item=pair // n_groups,
-        source=pair % n_groups,
-        label=chosen % k,
-        items=annotations.items,
-        sources=np.arange(n_groups),
-        classes=annotations.classes,
-    )
-
-
-class VoteData(Protocol):
-    """What the label model's fit needs from its votes: sizes, and every pass over the items
-    (sums over items, so a partitioned implementation adds per-partition results)."""
-
-    @property
-    def n_items(self) -> int: ...
-
-    @property
-    def n_sources(self) -> int: ...
-
-    @property
-    def k(self) -> int: ...
-
-    @property
-    def sources(self) -> np.ndarray: ...
-
-    def source_counts(self) -> np.ndarray: ...
-
-    def pair_table(self) -> PairTable: ...
-
-    def merged(self, groups: np.ndarray) -> VoteData: ...
-
-    def share_stats(
-        self, weights: np.ndarray, balance: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def share_counts(
-        self, weights: np.ndarray, balance: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def em(
-        self,
-        one_coin: bool,
-        weights: np.ndarray,
-        state: State,
-        model: Structure,
-        estimate_balance: bool,
-        opts: EMOptions,
-    ) -> tuple[Any, State, int]: ...
-
-
-@dataclass(frozen=True)
-class _InMemoryVotes:
-    """:class:`VoteData` of annotations in memory."""
-
-    annotations: Annotations
-    by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
-    votes: Votes
-
-    @classmethod
-    def of(cls, annotations: Annotations) -> _InMemoryVotes:
-        by_item = grouped(annotations)
-        return cls(annotations, by_item, Votes.of(annotations, by_item))
-
-    @property
-    def n_items(self) -> int:
-        return self.annotations.n_items
-
-    @property
-    def n_sources(self) -> int:
-        return self.annotations.n_sources
-
-    @property
-    def k(self) -> int:
-        return self.annotations.n_classes
-
-    @property
-    def sources(self) -> np.ndarray:
-        return self.annotations.sources
-
-    def source_counts(self) -> np.ndarray:
-        return self.votes.n_votes
-
-    def pair_table(self) -> PairTable:
-        return pair_table(self.annotations, self.by_item)
-
-    def merged(self, groups: np.ndarray) -> _InMemoryVotes:
-        return _InMemoryVotes.of(_merge_groups(self.annotations, groups))
-
-    def _shares(self, weights: np.ndarray, balance: np.ndarray) -> np.ndarray:
-        v = self.votes
-        chunks = n_chunks_for(v.source.size)
-        return vote_shares(v.indptr, v.source, v.label, weights, balance, chunks)
-
-    def share_stats(
-        self, weights: np.ndarray, balance: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        v = self.votes
-        shares = self._shares(weights, balance)
-        chunks = n_chunks_for(v.source.size)
-        return source_label_stats(v.indptr, v.source, v.label, shares, v.n_sources, chunks)
-
-    def share_counts(
-        self, weights: np.ndarray, balance: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        v = self.votes
-        shares = self._shares(weights, balance)
-        chunks = n_chunks_for(v.source.size)
-        by_source = source_class_counts(v.indptr, v.source, v.label, shares, v.n_sources, chunks)
-        return by_source, shares.sum(axis=0)
-
-    def em(
-        self,
-        one_coin: bool,
-        weights: np.ndarray,
-        state: State,
-        model: Structure,
-        estimate_balance: bool,
-        opts: EMOptions,
-    ) -> tuple[Any, State, int]:
-        run = em_one_coin if one_coin else em_general
-        return run(self.votes, weights, state, model, estimate_balance, opts)
-
-
 class LabelModel(BaseAggregator):
     """Generative label model for labeling-function (LF) votes, with abstains, an unknown class
     balance and dependent LFs.
@@ -380,7 +234,10 @@ class LabelModel(BaseAggregator):
     one-sided LFs is used only on items with at least one vote). ``labels_`` is the most
     probable class; exact ties go to the class with the larger ``class_balance_`` (then the
     first class). Small inputs run on one thread, large ones on numba's threads; each EM
-    iteration is one compiled pass over the votes.
+    iteration is one compiled pass over the votes. Items with the same votes have the same
+    posterior, so with few LFs (when an item's votes pack into one 64-bit integer and the
+    distinct vote patterns are at most half the items) every pass runs over the patterns,
+    each counted as often as it occurs: the same fit, from far fewer rows.
 
     Ratner, A., De Sa, C., Wu, S., Selsam, D. & Ré, C. (2016). Data programming: creating
     large training sets, quickly. NeurIPS. Ratner, A., Hancock, B., Dunnmon, J., Sala, F.,
@@ -502,12 +359,11 @@ class LabelModel(BaseAggregator):
     def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray:
         given = self._check_options(annotations.n_classes)
         check_no_pred_probs(pred_probs, type(self).__name__)
-        # Small inputs run on one thread: waking workers costs more than the passes.
-        with threads_for(annotations.n_annotations * annotations.n_classes):
-            return self._fit_checked(annotations, given)
-
-    def _fit_checked(self, annotations: Annotations, given: np.ndarray | None) -> np.ndarray:
-        return self._fit_votes(_InMemoryVotes.of(annotations), given)
+        data = votes_of(annotations)
+        # Small inputs (or few distinct vote patterns) run on one thread: waking workers costs
+        # more than the passes.
+        with threads_for(data.votes.source.size * annotations.n_classes):
+            return self._fit_votes(data, given)
 
     def _fit_votes(self, data: VoteData, given: np.ndarray | None) -> np.ndarray:
         """The fit on votes held in memory or spread over partitions (``VoteData``): every
@@ -518,12 +374,13 @@ class LabelModel(BaseAggregator):
         groups = pairs.groups
         sizes = np.bincount(groups)
         weights = np.ones(data.n_sources)
+        fitted = data
         if self.dependencies == "merge" and sizes.max() > 1:
-            merged = data.merged(groups)
+            fitted = data.merged(groups)
             probas, state, n_iter = self._estimate(
-                merged,
-                merged.pair_table(),
-                np.ones(merged.n_sources),
+                fitted,
+                fitted.pair_table(),
+                np.ones(fitted.n_sources),
                 np.arange(sizes.size),
                 given,
             )
@@ -557,7 +414,12 @@ class LabelModel(BaseAggregator):
         self.n_iter_ = n_iter
         # Exact ties (e.g. items without votes under a uniform balance): the larger class share.
         top = probas.max(axis=1, keepdims=True)
-        return np.argmax(np.where(probas >= top - 1e-12, balance + 1.0, 0.0), axis=1)
+        labels = np.argmax(np.where(probas >= top - 1e-12, balance + 1.0, 0.0), axis=1)
+        rows = item_rows(fitted)
+        if rows is not None:  # one row per distinct vote pattern: back to items
+            self.probas_ = np.take(probas, rows, axis=0)
+            labels = labels[rows]
+        return labels
 
     def _estimate(
         self,

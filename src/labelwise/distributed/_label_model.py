@@ -19,6 +19,7 @@ from scipy import sparse
 
 from labelwise.aggregate import _pairs
 from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
+from labelwise.aggregate._label_model_data import _InMemoryVotes, _merge_groups
 from labelwise.aggregate._label_model_em import (
     EMOptions,
     State,
@@ -30,7 +31,6 @@ from labelwise.aggregate._label_model_em import (
 )
 from labelwise.aggregate._label_model_kernels import gather_items, onecoin_em_step, pair_counts
 from labelwise.aggregate._pairs import PairTable
-from labelwise.aggregate.label_model import _InMemoryVotes, _merge_groups
 from labelwise.annotations import Annotations
 
 
