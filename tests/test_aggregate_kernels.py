@@ -13,8 +13,11 @@ from labelwise import Annotations
 from labelwise.aggregate import DawidSkene, MajorityVote, OneCoinDawidSkene, _kernels
 
 
-def random_annotations(seed: int, n_items=150, n_sources=9, k=4, unlabelled=10) -> Annotations:
-    """Sparse random answers with some repeated (item, source) pairs and unlabelled items."""
+def random_annotations(
+    seed: int, n_items=150, n_sources=9, k=4, unlabelled=10, grouped=False
+) -> Annotations:
+    """Sparse random answers with some repeated (item, source) pairs and unlabelled items;
+    ``grouped``: the table is written item by item (the no-reorder fast paths)."""
     rng = np.random.default_rng(seed)
     n = 600
     frame = pd.DataFrame(
@@ -24,6 +27,8 @@ def random_annotations(seed: int, n_items=150, n_sources=9, k=4, unlabelled=10) 
             "label": rng.integers(0, k, n),
         }
     )
+    if grouped:
+        frame = frame.sort_values("item", kind="stable", ignore_index=True)
     return Annotations.from_long(
         frame, duplicates="keep", items=range(n_items), sources=range(n_sources), classes=range(k)
     )
@@ -60,13 +65,14 @@ def reference_dawid_skene(ann: Annotations, n_iter: int, pseudo: np.ndarray, one
     return post, np.exp(log_conf), prior
 
 
+@pytest.mark.parametrize("grouped", [False, True])
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("cls", [DawidSkene, OneCoinDawidSkene])
 @pytest.mark.parametrize(
     ("strength", "accuracy", "smoothing"), [(0.0, 0.9, 0.01), (2.0, 0.9, 0.01), (3.0, 0.6, 0.0)]
 )
 def test_dawid_skene_equals_the_dense_reference(
-    monkeypatch, cls, parallel, strength, accuracy, smoothing
+    monkeypatch, cls, parallel, grouped, strength, accuracy, smoothing
 ):
     if parallel:  # the chunked, per-thread-buffer path, on small data
         monkeypatch.setattr(_kernels, "_PARALLEL_MIN", 0)
@@ -74,7 +80,8 @@ def test_dawid_skene_equals_the_dense_reference(
     pseudo = np.full((k, k), strength * (1 - accuracy) / (k - 1) + smoothing)
     np.fill_diagonal(pseudo, strength * accuracy + smoothing)
     for seed in range(3):
-        ann = random_annotations(seed, k=k)
+        ann = random_annotations(seed, k=k, grouped=grouped)
+        assert (ann.item_groups()[1] is None) == grouped
         model = cls(
             max_iter=6,
             tol=0.0,
@@ -140,3 +147,74 @@ def test_last_of_each_pair_matches_a_sort_based_reference(pairs):
         first = int(np.flatnonzero(~expected)[0])
         with pytest.raises(ValueError, match=f"repeated pair\\(s\\), first at row {first}"):
             Annotations.from_long(frame, classes=[0, 1])
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_item_groups_list_each_items_annotations_in_table_order(grouped):
+    for seed in range(4):
+        ann = random_annotations(seed, grouped=grouped)
+        indptr, order = ann.item_groups()
+        assert ann.item_groups()[0] is indptr  # computed once
+        positions = np.arange(ann.n_annotations) if order is None else order
+        for i in range(ann.n_items):
+            group = positions[indptr[i] : indptr[i + 1]]
+            np.testing.assert_array_equal(group, np.flatnonzero(ann.item == i))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    votes=st.lists(
+        st.tuples(st.integers(0, 12), st.integers(0, 5), st.integers(0, 3)),
+        min_size=1,
+        max_size=70,
+    ),
+    tie_break=st.sampled_from(["random", "prior"]),
+    grouped=st.booleans(),
+)
+def test_majority_vote_kernels_match_a_numpy_reference(votes, tie_break, grouped):
+    frame = pd.DataFrame(votes, columns=["item", "source", "label"])
+    if grouped:
+        frame = frame.sort_values("item", kind="stable", ignore_index=True)
+    ann = Annotations.from_long(
+        frame, duplicates="keep", items=range(14), sources=range(6), classes=range(4)
+    )
+    mv = MajorityVote(tie_break=tie_break, random_state=0).fit(ann)
+    labels = mv.labels_.astype(np.int64)  # the classes are 0..3
+    counts = np.zeros((14, 4))
+    np.add.at(counts, (frame["item"], frame["label"]), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.where(totals > 0, counts / np.maximum(totals, 1), 0.25)
+    np.testing.assert_array_equal(mv.probas_, shares)
+    prior = np.bincount(frame["label"], minlength=4) / len(frame)
+    np.testing.assert_array_equal(mv.prior_, prior)
+    top = counts == counts.max(axis=1, keepdims=True)
+    assert top[np.arange(14), labels].all()  # always one of the most voted classes
+    if tie_break == "prior":  # among those, the one with the largest prior (first on equal)
+        rank = np.argsort(np.argsort(-prior, kind="stable"), kind="stable")
+        expected = np.argmin(np.where(top, rank, 99), axis=1)
+        np.testing.assert_array_equal(labels, expected)
+    agree = labels[frame["item"]] == frame["label"].to_numpy()
+    answered = np.bincount(frame["source"], minlength=6)
+    hits = np.bincount(frame["source"], weights=agree, minlength=6)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_allclose(mv.source_quality_, hits / answered, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64"])
+def test_small_integer_id_columns_code_like_pandas(dtype):
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 100, 300).astype(dtype)
+    frame = pd.DataFrame({"item": ids, "source": np.arange(300), "label": ids % 3})
+    ann = Annotations.from_long(frame)
+    codes, uniques = pd.factorize(ids, sort=True)
+    np.testing.assert_array_equal(ann.item, codes)
+    np.testing.assert_array_equal(ann.items, uniques)
+    assert ann.item.dtype == np.int64
+
+
+def test_nullable_integer_column_with_a_missing_value_is_refused():
+    frame = pd.DataFrame(
+        {"item": pd.array([0, None, 2], dtype="Int64"), "source": [0, 1, 2], "label": [0, 1, 0]}
+    )
+    with pytest.raises(ValueError, match=r"a value in every row of column 'item'"):
+        Annotations.from_long(frame)

@@ -141,23 +141,29 @@ def serial_when_small(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@numba.njit(cache=True, nogil=True)
-def group_by_item(
-    item: np.ndarray, n_items: int
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+def group_by_item(item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """``(indptr, order)``: annotations ``order[indptr[i]:indptr[i + 1]]`` are item ``i``'s,
     in their original order (a stable counting sort, O(annotations + items))."""
+    # Outputs allocated by numpy (huge pages), filled by the compiled pass; see dense_int_codes.
     indptr = np.zeros(n_items + 1, dtype=np.int64)
+    order = np.empty(item.size, dtype=np.int64)
+    _group_by_item(item, indptr, order)
+    return indptr, order
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_by_item(
+    item: np.ndarray, indptr: np.ndarray, order: np.ndarray
+) -> None:  # pragma: no cover
+    n_items = indptr.size - 1
     for j in range(item.size):
         indptr[item[j] + 1] += 1
     for i in range(n_items):
         indptr[i + 1] += indptr[i]
     fill = indptr[:-1].copy()
-    order = np.empty(item.size, dtype=np.int64)
     for j in range(item.size):
         order[fill[item[j]]] = j
         fill[item[j]] += 1
-    return indptr, order
 
 
 @numba.njit(cache=True, nogil=True)
@@ -180,19 +186,34 @@ def last_of_each_pair(
     return keep
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
 def dense_to_long(
     matrix: np.ndarray, missing: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Row-major (row, column, value) of the cells of a 2-D integer matrix that are not
     ``missing`` (the order of ``np.nonzero``), as int64; plus how many of those are negative.
 
     Two passes over the matrix in its own dtype (count per row, then fill at the row's offset),
     parallel over rows: no boolean mask or int64 copy of the whole matrix.
     """
-    n, m = matrix.shape
+    n = matrix.shape[0]
     counts = np.zeros(n + 1, dtype=np.int64)
     negative = np.zeros(n, dtype=np.int64)
+    _count_answered(matrix, missing, counts, negative)
+    np.cumsum(counts, out=counts)
+    total = int(counts[n])
+    # Outputs allocated by numpy (huge pages), filled by the compiled pass; see dense_int_codes.
+    rows = np.empty(total, dtype=np.int64)
+    cols = np.empty(total, dtype=np.int64)
+    values = np.empty(total, dtype=np.int64)
+    _fill_answered(matrix, missing, counts, rows, cols, values)
+    return rows, cols, values, int(negative.sum())
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _count_answered(
+    matrix: np.ndarray, missing: int, counts: np.ndarray, negative: np.ndarray
+) -> None:  # pragma: no cover
+    n, m = matrix.shape
     for i in numba.prange(n):
         c = 0
         bad = 0
@@ -204,11 +225,18 @@ def dense_to_long(
                     bad += 1
         counts[i + 1] = c
         negative[i] = bad
-    for i in range(n):
-        counts[i + 1] += counts[i]
-    rows = np.empty(counts[n], dtype=np.int64)
-    cols = np.empty(counts[n], dtype=np.int64)
-    values = np.empty(counts[n], dtype=np.int64)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _fill_answered(
+    matrix: np.ndarray,
+    missing: int,
+    counts: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+) -> None:  # pragma: no cover
+    n, m = matrix.shape
     for i in numba.prange(n):
         p = counts[i]
         for j in range(m):
@@ -218,4 +246,126 @@ def dense_to_long(
                 cols[p] = j
                 values[p] = v
                 p += 1
-    return rows, cols, values, int(negative.sum())
+
+
+@numba.njit(cache=True, nogil=True)
+def _dense_int_codes(
+    values: np.ndarray, low: int, lookup: np.ndarray, ids: np.ndarray, codes: np.ndarray
+) -> int:  # pragma: no cover
+    n_distinct = 0
+    for j in range(values.size):
+        lookup[values[j] - low] = 1
+    for v in range(lookup.size):
+        if lookup[v]:
+            lookup[v] = n_distinct
+            ids[n_distinct] = v + low
+            n_distinct += 1
+    for j in range(values.size):
+        codes[j] = lookup[values[j] - low]
+    return n_distinct
+
+
+def dense_int_codes(values: np.ndarray, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, ids)`` of integer ``values`` in ``[low, high]``: ``ids`` the distinct values
+    sorted (int64), ``codes`` each value's position in ``ids``.
+
+    A presence table instead of a sort or a hash: two linear passes over the values, with no
+    temporary of their size (the same result as ``pandas.factorize(values, sort=True)``).
+    """
+    span = high - low + 1
+    # Large outputs are allocated by numpy, which asks the kernel for huge pages: an array a
+    # compiled function allocates itself costs about three times as much to fill the first time.
+    ids = np.empty(span, dtype=np.int64)
+    codes = np.empty(values.size, dtype=np.int64)
+    n_distinct = _dense_int_codes(values, low, np.zeros(span, dtype=np.int64), ids, codes)
+    return codes, ids[:n_distinct].copy() if 2 * n_distinct < span else ids[:n_distinct]
+
+
+@numba.njit(cache=True, nogil=True)
+def _last_of_each_pair_if_grouped(
+    item: np.ndarray, source: np.ndarray, seen: np.ndarray, keep: np.ndarray
+) -> tuple[bool, int]:  # pragma: no cover
+    n = item.size
+    dropped = 0
+    for j in range(n - 1, -1, -1):
+        if j + 1 < n and item[j] > item[j + 1]:
+            return False, 0
+        s = source[j]
+        if seen[s] != item[j]:
+            seen[s] = item[j]
+            keep[j] = True
+        else:
+            keep[j] = False
+            dropped += 1
+    return True, dropped
+
+
+def last_of_each_pair_if_grouped(
+    item: np.ndarray, source: np.ndarray, n_sources: int
+) -> tuple[bool, np.ndarray, int]:
+    """``(grouped, keep, n_dropped)`` when ``item`` is non-decreasing: ``keep`` marks the last
+    annotation (in table order) of each (item, source) pair, as :func:`last_of_each_pair`.
+
+    Tables are usually written item by item, and then the items' annotations are already
+    contiguous: one backward pass finds the repeats with no sort. ``grouped`` is False (and the
+    rest meaningless) as soon as an item code decreases.
+    """
+    keep = np.empty(item.size, dtype=np.bool_)
+    seen = np.full(n_sources, -1, dtype=np.int64)
+    grouped, dropped = _last_of_each_pair_if_grouped(item, source, seen, keep)
+    return grouped, keep, dropped
+
+
+@numba.njit(cache=True, nogil=True)
+def is_non_decreasing(values: np.ndarray) -> bool:  # pragma: no cover
+    """Whether ``values[j] <= values[j + 1]`` for every j (True when empty)."""
+    for j in range(values.size - 1):
+        if values[j] > values[j + 1]:
+            return False
+    return True
+
+
+def sorted_indptr(item: np.ndarray, n_items: int) -> np.ndarray:
+    """Group offsets of a non-decreasing ``item`` array: item ``i``'s annotations are
+    ``indptr[i]:indptr[i + 1]`` (the ``indptr`` of :func:`group_by_item`, with no reorder)."""
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    _count_into_offsets(item, indptr)
+    return indptr
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_into_offsets(item: np.ndarray, indptr: np.ndarray) -> None:  # pragma: no cover
+    n_items = indptr.size - 1
+    for j in range(item.size):
+        indptr[item[j] + 1] += 1
+    for i in range(n_items):
+        indptr[i + 1] += indptr[i]
+
+
+def count_votes(
+    item: np.ndarray, label: np.ndarray, source: np.ndarray, n_items: int, k: int, n_sources: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(counts, class_counts, source_counts)``: float64 (n_items, K) votes per item and
+    class, and int64 answers per class and per source, in one pass over the annotations."""
+    # Outputs allocated by numpy (huge pages), filled by the compiled pass: a large array the
+    # compiled code allocates itself costs about three times as much to fill the first time.
+    counts = np.zeros((n_items, k))
+    class_counts = np.zeros(k, dtype=np.int64)
+    source_counts = np.zeros(n_sources, dtype=np.int64)
+    _count_votes(item, label, source, counts, class_counts, source_counts)
+    return counts, class_counts, source_counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_votes(
+    item: np.ndarray,
+    label: np.ndarray,
+    source: np.ndarray,
+    counts: np.ndarray,
+    class_counts: np.ndarray,
+    source_counts: np.ndarray,
+) -> None:  # pragma: no cover
+    for j in range(item.size):
+        counts[item[j], label[j]] += 1.0
+        class_counts[label[j]] += 1
+        source_counts[source[j]] += 1

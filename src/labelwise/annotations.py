@@ -15,6 +15,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from labelwise._numerics import (
+    count_votes,
+    dense_int_codes,
+    group_by_item,
+    is_non_decreasing,
+    sorted_indptr,
+)
 from labelwise._validation import check_choice, fail, preview
 from labelwise._validation.annotations import (
     DUPLICATE_POLICIES,
@@ -39,15 +46,14 @@ def _codes(
     if known is not None:
         ids = np.asarray(list(known), dtype=object)
         return check_known_classes(values, list(known), name=name, what=what), ids
-    if values.dtype.kind in "iu" and values.size:
+    # (uint64 is left to pandas: its values need not fit the int64 table offsets.)
+    fits_int64 = values.dtype.kind == "i" or (values.dtype.kind == "u" and values.itemsize < 8)
+    if fits_int64 and values.size:
         low, high = int(values.min()), int(values.max())
         # Dense-enough integer ids: a presence table gives the sorted ids and the codes in two
         # linear passes, several times faster than hashing.
         if high - low <= 4 * values.size + 1024:
-            present = np.zeros(high - low + 1, dtype=bool)
-            present[values - low] = True
-            lookup = np.cumsum(present, dtype=np.int64) - 1
-            return lookup[values - low], np.flatnonzero(present) + low
+            return dense_int_codes(values, low, high)
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # mixed types that do not compare
@@ -129,10 +135,16 @@ class Annotations:
         source_codes, source_ids = _codes(frame[source].to_numpy(), sources, source, "sources")
         label_codes, class_ids = _codes(frame[label].to_numpy(), classes, label, "classes")
         keep = check_duplicate_pairs(item_codes, source_codes, duplicates)
+        if not keep.all():
+            item_codes, source_codes, label_codes = (
+                item_codes[keep],
+                source_codes[keep],
+                label_codes[keep],
+            )
         return cls(
-            _frozen(item_codes[keep]),
-            _frozen(source_codes[keep]),
-            _frozen(label_codes[keep]),
+            _frozen(item_codes),
+            _frozen(source_codes),
+            _frozen(label_codes),
             _frozen(item_ids),
             _frozen(source_ids),
             _frozen(class_ids),
@@ -214,11 +226,33 @@ class Annotations:
     def dense_vote_counts(self) -> np.ndarray:
         """(n_items, K) float64 counts of each class's votes per item, as a dense array.
 
-        The same numbers as ``vote_counts().toarray()``, by one ``np.bincount`` (no sort).
+        The same numbers as ``vote_counts().toarray()``, by one compiled pass (no sort).
         """
-        k = self.n_classes
-        flat = np.bincount(self.item * k + self.label, minlength=self.n_items * k)
-        return flat.reshape(self.n_items, k).astype(np.float64)
+        counts, _, _ = count_votes(
+            self.item, self.label, self.source, self.n_items, self.n_classes, self.n_sources
+        )
+        return counts
+
+    def item_groups(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(indptr, order)`` grouping the annotations by item, computed once and cached.
+
+        Item ``i``'s annotations are ``order[indptr[i]:indptr[i + 1]]`` (in table order), or
+        ``indptr[i]:indptr[i + 1]`` themselves when ``order`` is None: the annotations are
+        already grouped (item codes non-decreasing, as in a table written item by item), so
+        no reordering is needed.
+        """
+        cached = self.__dict__.get("_item_groups")
+        if cached is None:
+            if is_non_decreasing(self.item):
+                cached = (sorted_indptr(self.item, self.n_items), None)
+            else:
+                cached = group_by_item(self.item, self.n_items)
+            for array in cached:
+                if array is not None:
+                    _frozen(array)
+            # A frozen dataclass: the cache is not a field, so it bypasses the freeze.
+            object.__setattr__(self, "_item_groups", cached)
+        return cached
 
     def one_hot(self) -> sparse.csr_matrix:
         """(n_annotations, K) sparse one-hot of the labels, for EM sufficient statistics."""

@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelwise._numerics import dense_to_long, group_by_item, last_of_each_pair
+from labelwise._numerics import (
+    dense_to_long,
+    group_by_item,
+    last_of_each_pair,
+    last_of_each_pair_if_grouped,
+)
 from labelwise._validation._base import _first, fail, preview
 
 DUPLICATE_POLICIES = ("error", "keep", "last")
@@ -28,6 +33,9 @@ def check_columns(frame: object, columns: Sequence[str], *, name: str = "df") ->
     if len(frame) == 0:
         fail(name, "a table with at least one annotation", "0 rows")
     for column in columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":  # these cannot hold NA
+            continue
         empty = frame[column].isna().to_numpy()
         if empty.any():
             row = _first(empty)
@@ -43,15 +51,19 @@ def check_duplicate_pairs(item: np.ndarray, source: np.ndarray, policy: str) -> 
     """Row mask to keep under ``policy`` for repeated (item, source) pairs (codes >= 0)."""
     if policy == "keep" or item.size == 0:
         return np.ones(item.size, dtype=bool)
-    indptr, order = group_by_item(item, int(item.max()) + 1)
-    keep = last_of_each_pair(indptr, order, source, int(source.max()) + 1)
-    if policy == "error" and not keep.all():
+    n_sources = int(source.max()) + 1
+    grouped, keep, n_dropped = last_of_each_pair_if_grouped(item, source, n_sources)
+    if not grouped:
+        indptr, order = group_by_item(item, int(item.max()) + 1)
+        keep = last_of_each_pair(indptr, order, source, n_sources)
+        n_dropped = int(keep.size - np.count_nonzero(keep))
+    if policy == "error" and n_dropped:
         row = _first(~keep)  # an earlier copy of a pair that appears again later
         fail(
             "duplicates",
             "'keep' or 'last' when a source labels an item more than once "
             "(or a table without repeated (item, source) pairs)",
-            f"{int((~keep).sum())} repeated pair(s), first at row {row}",
+            f"{n_dropped} repeated pair(s), first at row {row}",
         )
     return keep
 

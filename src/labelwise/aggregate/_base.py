@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from labelwise._numerics import threads_for
 from labelwise._validation import fail
+from labelwise.aggregate._vote_kernels import count_votes, shares_and_winners
 from labelwise.annotations import Annotations
 
 
@@ -46,7 +48,22 @@ def vote_shares(annotations: Annotations) -> np.ndarray:
 
     The usual initialisation of EM aggregators (majority vote, soft).
     """
-    return shares_of_counts(annotations.dense_vote_counts())
+    return vote_shares_and_source_counts(annotations)[0]
+
+
+def vote_shares_and_source_counts(annotations: Annotations) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`vote_shares` and the annotations per source, from one compiled counting pass."""
+    shares, _, source_counts = count_votes(
+        annotations.item,
+        annotations.label,
+        annotations.source,
+        annotations.n_items,
+        annotations.n_classes,
+        annotations.n_sources,
+    )
+    with threads_for(shares.size):
+        shares_and_winners(shares)  # in place: counts -> shares
+    return shares, source_counts
 
 
 def shares_of_counts(counts: np.ndarray) -> np.ndarray:

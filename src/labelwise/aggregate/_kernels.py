@@ -25,7 +25,6 @@ def n_chunks_for(n_annotations: int) -> int:
     return 1 if n_annotations < _PARALLEL_MIN else max(1, numba.get_num_threads())
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def em_log_joint(
     indptr: np.ndarray,
     answer: np.ndarray,
@@ -33,37 +32,54 @@ def em_log_joint(
     log_prior: np.ndarray,
     out: np.ndarray,
     n_chunks: int,
-) -> np.ndarray:  # pragma: no cover
+    shifts: np.ndarray | None = None,
+) -> np.ndarray:
     """Per item, ``log prior + sum of log_conf[answer]`` over its answers, shifted so that the
-    row's maximum is 0, into ``out``; returns the shifts (the row maxima).
+    row's maximum is 0, into ``out``; returns the shifts (the row maxima), in ``shifts`` when
+    given (a buffer reused across EM iterations).
 
     ``answer = source * K + label`` in item-grouped order and ``log_conf[s * K + l, k]`` = log
     P(source ``s`` answers ``l`` | class ``k``), so the inner loop reads one contiguous row. The
     exponentials are left to numpy, whose vectorised ``exp`` is several times faster than the
     scalar one a compiled loop calls.
     """
-    n_items, k = out.shape
-    shifts = np.empty(n_items)
-    step = (n_items + n_chunks - 1) // n_chunks
-    for c in numba.prange(n_chunks):
-        for i in range(c * step, min(n_items, (c + 1) * step)):
-            # Scalar loops: slicing rows inside a compiled loop costs more than the arithmetic.
-            for m in range(k):
-                out[i, m] = log_prior[m]
-            for p in range(indptr[i], indptr[i + 1]):
-                r = answer[p]
-                for m in range(k):
-                    out[i, m] += log_conf[r, m]
-            top = out[i, 0]
-            for m in range(1, k):
-                top = max(top, out[i, m])
-            for m in range(k):
-                out[i, m] -= top
-            shifts[i] = top
+    if shifts is None:
+        shifts = np.empty(out.shape[0])
+    _em_log_joint(indptr, answer, log_conf, log_prior, out, shifts, n_chunks)
     return shifts
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _em_log_joint(
+    indptr: np.ndarray,
+    answer: np.ndarray,
+    log_conf: np.ndarray,
+    log_prior: np.ndarray,
+    out: np.ndarray,
+    shifts: np.ndarray,
+    n_chunks: int,
+) -> None:  # pragma: no cover
+    n_items, k = out.shape
+    step = (n_items + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        # A private accumulator: the compiler cannot keep a row of ``out`` in registers (it
+        # might alias ``log_conf``), and this runs about a quarter faster.
+        acc = np.empty(k)
+        for i in range(c * step, min(n_items, (c + 1) * step)):
+            for m in range(k):
+                acc[m] = log_prior[m]
+            for p in range(indptr[i], indptr[i + 1]):
+                row = log_conf[answer[p]]
+                for m in range(k):
+                    acc[m] += row[m]
+            top = acc[0]
+            for m in range(1, k):
+                top = max(top, acc[m])
+            for m in range(k):
+                out[i, m] = acc[m] - top
+            shifts[i] = top
+
+
 def em_m_counts(
     indptr: np.ndarray,
     answer: np.ndarray,
@@ -71,10 +87,11 @@ def em_m_counts(
     n_answers: int,
     n_chunks: int,
     normalise: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    norms: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected answer counts ``counts[s * K + l, k]`` = sum of P(item's class = k) over the
     items where source ``s`` answered ``l``; ``class_totals[k]``, the sum of P(class = k) over
-    the labelled items; and each row's sum before normalising.
+    the labelled items; and each row's sum before normalising (into ``norms`` when given).
 
     With ``normalise``, each row of ``posteriors`` (unnormalised likelihoods from the E-step)
     is first divided by its sum in place, in the same pass.
@@ -82,11 +99,32 @@ def em_m_counts(
     n_items, k = posteriors.shape
     buffers = np.zeros((n_chunks, n_answers, k))
     totals = np.zeros((n_chunks, k))
-    norms = np.ones(n_items)
+    if norms is None:
+        norms = np.empty(n_items)
+    _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise)
+    out = buffers[0]
+    for c in range(1, n_chunks):
+        out += buffers[c]
+    return out, totals.sum(axis=0), norms
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _em_m_counts(
+    indptr: np.ndarray,
+    answer: np.ndarray,
+    posteriors: np.ndarray,
+    buffers: np.ndarray,
+    totals: np.ndarray,
+    norms: np.ndarray,
+    normalise: bool,
+) -> None:  # pragma: no cover
+    n_items, k = posteriors.shape
+    n_chunks = buffers.shape[0]
     step = (n_items + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         counts = buffers[c]
         for i in range(c * step, min(n_items, (c + 1) * step)):
+            norm = 1.0
             if normalise:
                 norm = 0.0
                 for m in range(k):
@@ -94,7 +132,7 @@ def em_m_counts(
                 inverse = 1.0 / norm
                 for m in range(k):
                     posteriors[i, m] *= inverse
-                norms[i] = norm
+            norms[i] = norm
             if indptr[i + 1] > indptr[i]:
                 for m in range(k):
                     totals[c, m] += posteriors[i, m]
@@ -102,7 +140,3 @@ def em_m_counts(
                 r = answer[p]
                 for m in range(k):
                     counts[r, m] += posteriors[i, m]
-    out = buffers[0]
-    for c in range(1, n_chunks):
-        out += buffers[c]
-    return out, totals.sum(axis=0), norms

@@ -20,8 +20,12 @@ from typing import Any
 import numpy as np
 
 from labelwise._validation import check_int, check_positive, fail
-from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning, vote_shares
-from labelwise.aggregate._kernels import em_log_joint, em_m_counts, group_by_item, n_chunks_for
+from labelwise.aggregate._base import (
+    BaseAggregator,
+    ConvergenceWarning,
+    vote_shares_and_source_counts,
+)
+from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -146,23 +150,25 @@ class DawidSkene(BaseAggregator):
         check_no_pred_probs(pred_probs, type(self).__name__)
         n_sources, k = annotations.n_sources, annotations.n_classes
         pseudo = self._pseudo_counts(k)
-        indptr, order = group_by_item(annotations.item, annotations.n_items)
-        answer = (annotations.source * k + annotations.label)[order]
+        indptr, order = annotations.item_groups()
+        answer = annotations.source * k + annotations.label
+        if order is not None:
+            answer = answer[order]
         labelled = np.diff(indptr) > 0
         n_labelled = int(np.count_nonzero(labelled))  # >= 1: there is an annotation
         chunks = n_chunks_for(annotations.n_annotations)
 
-        def m_step(
-            posteriors: np.ndarray, normalise: bool
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            counts, class_totals, norms = em_m_counts(
-                indptr, answer, posteriors, n_sources * k, chunks, normalise
-            )
-            log_conf, priors = self._m_step(counts, class_totals, n_labelled, pseudo)
-            return log_conf, priors, norms
+        # Item-sized buffers, allocated once and rewritten by every iteration.
+        shifts, norms = np.empty(annotations.n_items), np.empty(annotations.n_items)
 
-        posteriors = vote_shares(annotations)
-        log_conf, priors, _ = m_step(posteriors, False)
+        def m_step(posteriors: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
+            counts, class_totals, _ = em_m_counts(
+                indptr, answer, posteriors, n_sources * k, chunks, normalise, norms
+            )
+            return self._m_step(counts, class_totals, n_labelled, pseudo)
+
+        posteriors, source_counts = vote_shares_and_source_counts(annotations)
+        log_conf, priors = m_step(posteriors, False)
         previous = -np.inf
         converged = False
         done = 0
@@ -172,9 +178,9 @@ class DawidSkene(BaseAggregator):
             # normalises the rows in the same pass that accumulates the counts.
             answer_major = np.ascontiguousarray(log_conf.transpose(0, 2, 1)).reshape(-1, k)
             log_prior = np.log(np.maximum(priors, _FLOOR))
-            shifts = em_log_joint(indptr, answer, answer_major, log_prior, posteriors, chunks)
+            em_log_joint(indptr, answer, answer_major, log_prior, posteriors, chunks, shifts)
             np.exp(posteriors, out=posteriors)
-            log_conf, priors, norms = m_step(posteriors, True)
+            log_conf, priors = m_step(posteriors, True)
             evidence = float((shifts + np.log(norms))[labelled].sum())
             log_likelihood = evidence / annotations.n_annotations
             if abs(log_likelihood - previous) < tol:
@@ -183,9 +189,7 @@ class DawidSkene(BaseAggregator):
             previous = log_likelihood
         if not converged:
             self._warn_not_converged(max_iter, tol, stacklevel=4)
-        self._set_fitted(
-            posteriors, log_conf, priors, annotations.source_counts(), log_likelihood, done
-        )
+        self._set_fitted(posteriors, log_conf, priors, source_counts, log_likelihood, done)
 
     def _m_step(
         self, counts: np.ndarray, class_totals: np.ndarray, n_labelled: int, pseudo: np.ndarray

@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from labelwise._numerics import threads_for
 from labelwise._validation import check_choice, check_int, fail
 from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning, shares_of_counts
+from labelwise.aggregate._vote_kernels import agreement_hits, count_votes, shares_and_winners
 from labelwise.annotations import Annotations
 
 TIE_BREAKS = ("random", "prior")
@@ -34,9 +36,20 @@ def source_agreement(annotations: Annotations, consensus: np.ndarray) -> np.ndar
 
     NaN for a source that never answered.
     """
-    agree = (consensus[annotations.item] == annotations.label).astype(np.float64)
-    hits = np.bincount(annotations.source, weights=agree, minlength=annotations.n_sources)
-    counts = annotations.source_counts().astype(np.float64)
+    return _agreement(annotations, consensus, annotations.source_counts())
+
+
+def _agreement(
+    annotations: Annotations, consensus: np.ndarray, source_counts: np.ndarray
+) -> np.ndarray:
+    hits = agreement_hits(
+        annotations.item,
+        annotations.label,
+        annotations.source,
+        np.ascontiguousarray(consensus, dtype=np.int64),
+        annotations.n_sources,
+    )
+    counts = source_counts.astype(np.float64)
     return np.divide(hits, counts, out=np.full_like(hits, np.nan), where=counts > 0)
 
 
@@ -100,31 +113,47 @@ class MajorityVote(BaseAggregator):
     def _fit(self, annotations: Annotations, pred_probs: np.ndarray | None) -> np.ndarray:
         check_choice(self.tie_break, "tie_break", TIE_BREAKS)
         check_no_pred_probs(pred_probs, type(self).__name__)
-        counts = annotations.dense_vote_counts()
-        prior = annotations.class_counts() / annotations.n_annotations
-        winners = self._winners(counts, prior)
-        self.probas_ = shares_of_counts(counts)
+        k = annotations.n_classes
+        # Compiled passes (see _vote_kernels): counts, then shares in place with the winners.
+        shares, class_counts, source_counts = count_votes(
+            annotations.item,
+            annotations.label,
+            annotations.source,
+            annotations.n_items,
+            k,
+            annotations.n_sources,
+        )
+        prior = class_counts / annotations.n_annotations
+        winners = self._shares_and_winners(shares, prior)
+        self.probas_ = shares
         self.prior_ = prior
-        self.source_quality_ = source_agreement(annotations, winners)
+        self.source_quality_ = _agreement(annotations, winners, source_counts)
         self.n_iter_ = 0
         return winners
 
     def _winners(self, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """Consensus class per row of the (n_items, K) vote ``counts``, ties broken by rule."""
-        n_classes = counts.shape[1]
-        winners = np.argmax(counts, axis=1)
-        # Counts are integers, so ties are exact; only the tied rows need a tie-breaker.
-        top = np.take_along_axis(counts, winners[:, None], axis=1)
-        tied = np.flatnonzero((counts == top).sum(axis=1) > 1)
-        if self.tie_break == "random":
-            keys = np.random.default_rng(self.random_state).random((tied.size, counts.shape[1]))
-            winners[tied] = break_ties(counts[tied], keys)
-        else:
-            # A tie-breaker below 1 reorders only tied classes.
-            rank = np.argsort(np.argsort(-prior, kind="stable"), kind="stable")
-            bonus = 0.5 * (1.0 - rank / n_classes)
-            winners[tied] = np.argmax(counts[tied] + bonus, axis=1)
+        return self._shares_and_winners(np.array(counts, dtype=np.float64), prior)
+
+    def _shares_and_winners(self, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Turn float64 vote ``counts`` into shares in place; return the consensus per row."""
+        with threads_for(counts.size):
+            winners, tied_mask = shares_and_winners(counts)
+        tied = np.flatnonzero(tied_mask)
+        # Equal counts give equal shares exactly, so the tied rows of the shares are the ties.
+        winners[tied] = self._break_ties(counts[tied], prior)
         return winners
+
+    def _break_ties(self, tied_shares: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """The winner of each tied row (vote shares of the tied items), by ``tie_break``."""
+        n_classes = tied_shares.shape[1]
+        if self.tie_break == "random":
+            keys = np.random.default_rng(self.random_state).random(tied_shares.shape)
+            return break_ties(tied_shares, keys)
+        # Among the tied columns, the one ranked first by prior (stable: first in classes).
+        rank = np.argsort(np.argsort(-prior, kind="stable"), kind="stable")
+        top = tied_shares >= tied_shares.max(axis=1, keepdims=True)
+        return np.argmax(np.where(top, n_classes - rank, -1), axis=1)
 
 
 class WeightedMajorityVote(BaseAggregator):
