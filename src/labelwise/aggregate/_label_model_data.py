@@ -269,16 +269,22 @@ class _PatternVotes:
     def merged(self, groups: np.ndarray) -> VoteData:
         return votes_of(_merge_groups(self.annotations, groups))
 
+    @property
+    def _chunks(self) -> int:
+        return n_chunks_for(int(self.votes.source.size))
+
     def _shares(self, weights: np.ndarray, balance: np.ndarray) -> np.ndarray:
         v = self.votes
-        return vote_shares(v.indptr, v.source, v.label, weights, balance, 1)
+        return vote_shares(v.indptr, v.source, v.label, weights, balance, self._chunks)
 
     def share_stats(
         self, weights: np.ndarray, balance: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         v = self.votes
         shares = self._shares(weights, balance)
-        return source_label_stats(v.indptr, v.source, v.label, shares, v.n_sources, 1, self.count)
+        return source_label_stats(
+            v.indptr, v.source, v.label, shares, v.n_sources, self._chunks, self.count
+        )
 
     def share_counts(
         self, weights: np.ndarray, balance: np.ndarray
@@ -286,7 +292,7 @@ class _PatternVotes:
         v = self.votes
         shares = self._shares(weights, balance)
         by_source = source_class_counts(
-            v.indptr, v.source, v.label, shares, v.n_sources, 1, self.count
+            v.indptr, v.source, v.label, shares, v.n_sources, self._chunks, self.count
         )
         return by_source, self.count @ shares
 

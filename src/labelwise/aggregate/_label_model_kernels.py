@@ -139,6 +139,10 @@ def onecoin_em_step(
     step = (n_items + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         row = np.empty(k)
+        # Accumulated in the chunk's own arrays: rows of the shared buffers are shorter than a
+        # cache line, and threads writing neighbouring rows on every vote slow each other down.
+        chunk_correct = np.zeros(n_sources)
+        chunk_totals = np.zeros(k)
         for i in range(c * step, min(n_items, (c + 1) * step)):
             start = indptr[i]
             end = indptr[i + 1]
@@ -160,9 +164,11 @@ def onecoin_em_step(
             for m in range(k):
                 row[m] *= inverse
                 posteriors[i, m] = row[m]
-                totals[c, m] += w * row[m]
+                chunk_totals[m] += w * row[m]
             for p in range(start, end):
-                correct[c, source[p]] += w * row[label[p]]
+                chunk_correct[source[p]] += w * row[label[p]]
+        correct[c] = chunk_correct
+        totals[c] = chunk_totals
     out = correct[0]
     for c in range(1, n_chunks):
         out += correct[c]
