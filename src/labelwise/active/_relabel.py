@@ -15,7 +15,7 @@ import numpy as np
 
 from labelwise._validation import check_int
 from labelwise._validation.active import check_relabel_annotations, check_relabel_probs
-from labelwise.aggregate.crowdlab import CrowdLab, temperature_scale
+from labelwise.aggregate.crowdlab import CrowdLab, temperature_scaled_confidence
 from labelwise.annotations import Annotations
 
 
@@ -62,7 +62,7 @@ def _unlabeled_scores(
     probs: np.ndarray, temperature: float, model_weight: float, mean_weight: float
 ) -> np.ndarray:
     k = probs.shape[1]
-    confidence = temperature_scale(probs, temperature).max(axis=1)
+    confidence = temperature_scaled_confidence(probs, temperature)
     out: np.ndarray = (model_weight * confidence + mean_weight / k) / (model_weight + mean_weight)
     return out
 
@@ -74,7 +74,9 @@ def _activelab(
     k = probs.shape[1]
     per_item = annotations.item_counts()
     annotated = per_item > 0
+    everyone = bool(annotated.all())
     codes = np.cumsum(annotated) - 1  # item code among the annotated items
+    item_codes = annotations.item if everyone else codes[annotations.item]
     if per_item.max() == 1:
         # one annotation per item: no overlaps to weigh annotators, so every weight is 1
         temperature, model_weight = 1.0, 1.0
@@ -83,26 +85,33 @@ def _activelab(
         quality[annotations.item] = probs[annotations.item, annotations.label]
         quality = quality[annotated]
     else:
-        sub = Annotations(
-            codes[annotations.item],
-            annotations.source,
-            annotations.label,
-            annotations.items[annotated],
-            annotations.sources,
-            annotations.classes,
-        )
-        crowd = CrowdLab(calibrate=True).fit(sub, probs[annotated])
+        sub, sub_probs = annotations, probs  # no copies when every item is annotated
+        if not everyone:
+            sub = Annotations(
+                item_codes,
+                annotations.source,
+                annotations.label,
+                annotations.items[annotated],
+                annotations.sources,
+                annotations.classes,
+            )
+            sub_probs = probs[annotated]
+        crowd = CrowdLab(calibrate=True).fit(sub, sub_probs)
         temperature, model_weight = crowd.temperature_, float(crowd.model_weight_)
         source_weights = np.asarray(crowd.source_weights_)
         quality = np.asarray(crowd.consensus_quality_)
     mean_weight = float(source_weights.mean())
     weight_sum = np.bincount(
-        codes[annotations.item],
+        item_codes,
         weights=source_weights[annotations.source],
         minlength=int(annotated.sum()),
     )
     own = weight_sum + model_weight
-    scores = _unlabeled_scores(probs, temperature, model_weight, mean_weight)
+    scores = np.empty(annotations.n_items)
+    if not everyone:  # the model alone speaks for items nobody labelled
+        scores[~annotated] = _unlabeled_scores(
+            probs[~annotated], temperature, model_weight, mean_weight
+        )
     scores[annotated] = (own * quality + mean_weight / k) / (own + mean_weight)
     unlabeled = (
         np.empty(0)

@@ -24,6 +24,16 @@ from scipy import sparse
 
 from labelwise._validation import check_bool, check_pred_probs, fail
 from labelwise.aggregate._base import BaseAggregator
+from labelwise.aggregate._crowdlab_kernels import (
+    calibration_losses,
+    ensemble_probas,
+    majority_candidates,
+    n_row_chunks,
+    scaled_confidence,
+    scaled_probs,
+    source_agreement_sums,
+    source_quality_sums,
+)
 from labelwise.annotations import Annotations
 
 #: Lower clip of the relative weights (cleanlab's ``CLIPPING_LOWER_BOUND``).
@@ -32,16 +42,6 @@ WEIGHT_FLOOR = 1e-6
 PROB_FLOOR = 1e-30
 #: Coarse temperature grid of the calibration search (as in cleanlab).
 TEMPERATURE_GRID = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 8.0)
-
-
-def _sum_by_item_class(annotations: Annotations, values: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n_items, K) dense sums of ``values`` (one per annotation) per item and class."""
-    return np.asarray(
-        sparse.csr_matrix(
-            (values, (annotations.item, annotations.label)),
-            shape=(annotations.n_items, n_classes),
-        ).toarray()
-    )
 
 
 def _mask_argmax(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -60,15 +60,26 @@ def majority_vote_with_ties(
     voters agree most with the untied majority votes (mean over its voters); and finally the
     lowest class id (cleanlab draws at random here).
     """
-    tied = counts == counts.max(axis=1, keepdims=True)
-    untied = tied.sum(axis=1) == 1
-    tied = _mask_argmax(pred_probs, tied)
-    tied = _mask_argmax(-counts.sum(axis=0)[None, :], tied)
-    still = tied.sum(axis=1) > 1
-    if still.any() and untied.any():
+    n, k = counts.shape
+    class_totals = counts.sum(axis=0)
+    n_top = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    n_left = np.empty(n, dtype=np.int64)
+    majority_candidates(
+        np.ascontiguousarray(counts, dtype=np.float64),
+        np.ascontiguousarray(pred_probs, dtype=np.float64),
+        class_totals,
+        n_top,
+        first,
+        n_left,
+        n_row_chunks(n),
+    )
+    untied = n_top == 1
+    still = np.flatnonzero(n_left > 1)  # rows still tied after both tie-breaks (rare)
+    if still.size and untied.any():
         # quality of each voter: agreement with the majority vote on items without a tie
         on_untied = untied[annotations.item]
-        winner = np.argmax(counts, axis=1)[annotations.item]
+        winner = first[annotations.item]  # the only most voted class where untied
         agree = np.bincount(
             annotations.source[on_untied],
             weights=(annotations.label == winner)[on_untied],
@@ -77,64 +88,117 @@ def majority_vote_with_ties(
         seen = np.bincount(annotations.source[on_untied], minlength=annotations.n_sources)
         quality = np.divide(agree, seen, out=np.full(agree.shape, np.nan), where=seen > 0)
         quality[seen == 0] = np.nanmean(quality)
-        sums = _sum_by_item_class(annotations, quality[annotations.source], counts.shape[1])
-        mean = np.divide(sums, counts, out=np.full(sums.shape, -np.inf), where=counts > 0)
-        tied[still] = _mask_argmax(mean[still], tied[still])
-    return np.argmax(tied, axis=1)
+        # the kernel's two tie-breaks again, on the tied rows only
+        sub = counts[still]
+        tied = _mask_argmax(pred_probs[still], sub == sub.max(axis=1, keepdims=True))
+        tied = _mask_argmax(-class_totals[None, :], tied)
+        on_still = np.isin(annotations.item, still)
+        position = np.zeros(n, dtype=np.int64)
+        position[still] = np.arange(still.size)
+        sums = sparse.csr_matrix(
+            (
+                quality[annotations.source[on_still]],
+                (position[annotations.item[on_still]], annotations.label[on_still]),
+            ),
+            shape=(still.size, k),
+        ).toarray()
+        mean = np.divide(sums, sub, out=np.full(sums.shape, -np.inf), where=sub > 0)
+        first[still] = np.argmax(_mask_argmax(mean, tied), axis=1)
+    return first
 
 
-def calibration_temperature(pred_probs: np.ndarray, shares: np.ndarray) -> float:
+def calibration_temperature(pred_probs: np.ndarray, votes: np.ndarray) -> float:
     """Temperature minimising the soft cross-entropy between vote shares and scaled probs.
 
-    The coarse-then-fine grid search of cleanlab's ``find_best_temp_scaler``; items without
-    annotations (all-zero ``shares`` rows) do not count.
+    The coarse-then-fine grid search of cleanlab's ``find_best_temp_scaler``. ``votes`` holds
+    the (n_items, K) vote counts (or weights); each row with a positive total is divided by
+    that total into shares, and items without votes do not count. For each temperature ``T``
+    the loss is
+
+    ``-sum over voted cells of share * log(max(softmax(log p / T), 1e-30)) / log K / n_labelled``
+
+    (log p = -inf where p = 0; only cells with a vote share enter), evaluated for a whole grid
+    in one compiled pass over the rows. The fine grid's points that are also coarse points
+    reuse the coarse values.
     """
     k = pred_probs.shape[1]
-    labelled = shares.sum(axis=1) > 0
-    n_labelled = int(labelled.sum())
-    probs = pred_probs[labelled]
-    log_p = np.log(probs, where=probs > 0, out=np.full(probs.shape, -np.inf))
-    # Dividing by T > 0 keeps each row's largest finite logit largest: shift once, not per T.
-    top = np.max(np.where(np.isfinite(log_p), log_p, -np.inf), axis=1, keepdims=True)
-    shifted = log_p - top
-    # Only the (item, class) cells with a vote share enter the cross-entropy.
-    rows, cols = np.nonzero(shares[labelled])
-    weights = shares[labelled][rows, cols]
-    picked = shifted[rows, cols]
-    log_floor = np.log(PROB_FLOOR)
+    probs = np.ascontiguousarray(pred_probs, dtype=np.float64)
+    weights = np.ascontiguousarray(votes, dtype=np.float64)
+    n_chunks = n_row_chunks(probs.shape[0])
+    log_floor = float(np.log(PROB_FLOOR))
 
-    def loss(temp: float) -> float:
-        inverse = 1.0 / max(temp, WEIGHT_FLOOR)
-        log_norm = np.log(np.exp(shifted * inverse).sum(axis=1))
-        # log(clip(softmax, floor)) = max(log softmax, log floor), on the voted cells only.
-        log_q = np.maximum(picked * inverse - log_norm[rows], log_floor)
-        return float(-(weights * log_q).sum() / np.log(k) / n_labelled)
+    def losses(temps: list[float]) -> dict[float, float]:
+        inverses = 1.0 / np.maximum(np.asarray(temps, dtype=np.float64), WEIGHT_FLOOR)
+        sums, n_labelled = calibration_losses(probs, weights, inverses, log_floor, n_chunks)
+        return dict(zip(temps, (-sums / np.log(k) / n_labelled).tolist(), strict=True))
 
-    coarse = list(TEMPERATURE_GRID)
-    best = int(np.argmin([loss(t) for t in coarse]))
+    coarse = [float(t) for t in TEMPERATURE_GRID]
+    known = losses(coarse)
+    best = int(np.argmin([known[t] for t in coarse]))
     fine: list[float] = []
     if best > 0:
-        fine += list(np.linspace(coarse[best - 1], coarse[best], 4, endpoint=False))
+        fine += np.linspace(coarse[best - 1], coarse[best], 4, endpoint=False).tolist()
     if best < len(coarse) - 1:
-        fine += list(np.linspace(coarse[best], coarse[best + 1], 5, endpoint=True))
-    return float(fine[int(np.argmin([loss(t) for t in fine]))])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    finite_max = np.max(np.where(np.isfinite(logits), logits, -np.inf), axis=1, keepdims=True)
-    exp = np.exp(logits - finite_max)
-    return exp / exp.sum(axis=1, keepdims=True)
+        fine += np.linspace(coarse[best], coarse[best + 1], 5, endpoint=True).tolist()
+    known.update(losses([t for t in fine if t not in known]))
+    return float(fine[int(np.argmin([known[t] for t in fine]))])
 
 
 def temperature_scale(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log(pred_probs) / temperature)``, with probabilities floored at 1e-30."""
-    clipped = np.clip(pred_probs, PROB_FLOOR, None)
-    clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    return _softmax(np.log(clipped) / max(temperature, WEIGHT_FLOOR))
+    """``softmax(log(pred_probs) / temperature)``, with probabilities floored at 1e-30.
+
+    Each row is floored, renormalised, logged, divided by the temperature and soft-maxed (one
+    compiled pass, no temporaries of the array's size).
+    """
+    probs = np.ascontiguousarray(pred_probs, dtype=np.float64)
+    scaled = np.empty(probs.shape)
+    scaled_probs(
+        probs, max(temperature, WEIGHT_FLOOR), PROB_FLOOR, scaled, n_row_chunks(probs.shape[0])
+    )
+    return scaled
+
+
+def temperature_scaled_confidence(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Row maxima of :func:`temperature_scale`, without building the scaled array."""
+    probs = np.ascontiguousarray(pred_probs, dtype=np.float64)
+    confidence: np.ndarray = scaled_confidence(
+        probs, max(temperature, WEIGHT_FLOOR), PROB_FLOOR, n_row_chunks(probs.shape[0])
+    )
+    return confidence
+
+
+def _source_agreement(
+    annotations: Annotations, counts: np.ndarray, n_per_item: np.ndarray
+) -> np.ndarray:
+    """Each annotator's agreement with the other annotators of the items it labelled (NaN for
+    one without such items replaced by the mean of the others)."""
+    # bincount(source, weights=counts[item, label] - 1) and (..., n_per_item[item] - 1)
+    num = np.zeros(annotations.n_sources)
+    den = np.zeros(annotations.n_sources)
+    source_agreement_sums(
+        annotations.item, annotations.source, annotations.label, counts, n_per_item, num, den
+    )
+    agreement = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+    if np.isnan(agreement).any():
+        agreement[np.isnan(agreement)] = np.nanmean(agreement)
+    return agreement
+
+
+def _item_groups(annotations: Annotations) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Annotations.item_groups` with an empty ``order`` where the table is already
+    grouped by item (the ensemble kernel's convention)."""
+    indptr, order = annotations.item_groups()
+    return indptr, np.empty(0, dtype=np.int64) if order is None else order
 
 
 class _Round:
-    """The ensemble computed around one set of consensus labels."""
+    """The ensemble computed around one set of consensus labels.
+
+    ``agreement`` (:func:`_source_agreement`), ``model_labels`` (argmax of ``pred_probs``) and
+    ``groups`` (:func:`_item_groups`) do not depend on the consensus and are computed once
+    for both rounds. Without ``keep_probas``, ``probas`` has no rows (only ``quality``,
+    ``argmax`` and ``unique`` are filled).
+    """
 
     def __init__(
         self,
@@ -143,9 +207,13 @@ class _Round:
         counts: np.ndarray,
         n_per_item: np.ndarray,
         consensus: np.ndarray,
+        *,
+        agreement: np.ndarray,
+        model_labels: np.ndarray,
+        groups: tuple[np.ndarray, np.ndarray],
+        keep_probas: bool = True,
     ) -> None:
-        k = pred_probs.shape[1]
-        item, source = annotations.item, annotations.source
+        n, k = pred_probs.shape
         multi = n_per_item >= 2
         # share of each item's annotators that agree with its consensus
         agreeing = counts[np.arange(consensus.size), consensus]
@@ -159,30 +227,36 @@ class _Round:
         baseline = max(
             float(np.mean(sub != np.argmax(np.bincount(sub, minlength=k)))), WEIGHT_FLOOR
         )
-        # each annotator's agreement with the other annotators of the items it labelled
-        others_agreeing = counts[item, annotations.label] - 1.0
-        others = n_per_item[item] - 1.0
-        num = np.bincount(source, weights=others_agreeing, minlength=annotations.n_sources)
-        den = np.bincount(source, weights=others, minlength=annotations.n_sources)
-        agreement = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
-        if np.isnan(agreement).any():
-            agreement[np.isnan(agreement)] = np.nanmean(agreement)
         self.source_weights = np.clip(1.0 - (1.0 - agreement) / baseline, WEIGHT_FLOOR, None)
-        model_error = float(np.mean(np.argmax(pred_probs[multi], axis=1) != sub))
+        model_error = float(np.mean(model_labels[multi] != sub))
         self.model_weight = max(1.0 - model_error / baseline, WEIGHT_FLOOR) * float(
             np.sqrt(n_per_item.mean())
         )
-        weight_of = self.source_weights[source]
-        per_item = np.bincount(item, weights=weight_of, minlength=annotations.n_items)
-        voted = _sum_by_item_class(annotations, weight_of, k)
-        numerator = (
-            self.model_weight * pred_probs
-            + other * per_item[:, None]
-            + (self.likelihood - other) * voted
+        # (w_m p + other * W + (P - other) * V) / (w_m + W) row by row, with each item's
+        # annotator weight W and its part V per class summed over the item's annotations;
+        # outputs allocated by numpy, probas only where they are kept
+        self.probas = np.empty((n if keep_probas else 0, k))
+        self.quality = np.empty(n)
+        self.argmax = np.empty(n, dtype=np.int64)
+        self.unique = np.empty(n, dtype=bool)
+        ensemble_probas(
+            pred_probs,
+            groups[0],
+            groups[1],
+            annotations.source,
+            annotations.label,
+            self.source_weights,
+            self.model_weight,
+            self.likelihood,
+            other,
+            consensus,
+            self.probas,
+            self.quality,
+            self.argmax,
+            self.unique,
+            n_row_chunks(n),
         )
-        self.probas = numerator / (self.model_weight + per_item)[:, None]
         self.consensus = consensus
-        self.quality = self.probas[np.arange(consensus.size), consensus]
 
 
 class CrowdLab(BaseAggregator):
@@ -253,12 +327,12 @@ class CrowdLab(BaseAggregator):
                 "None",
                 kind=TypeError,
             )
-        probs = check_pred_probs(pred_probs)
+        probs = np.ascontiguousarray(check_pred_probs(pred_probs), dtype=np.float64)
         expected = (annotations.n_items, annotations.n_classes)
         if probs.shape != expected:
             fail("pred_probs", f"of shape {expected} (n_items, n_classes)", f"shape {probs.shape}")
         counts = annotations.dense_vote_counts()
-        n_per_item = counts.sum(axis=1)
+        n_per_item = annotations.item_counts().astype(np.float64)  # = counts.sum(axis=1)
         if not (n_per_item >= 2).any():
             fail(
                 "annotations",
@@ -268,16 +342,19 @@ class CrowdLab(BaseAggregator):
             )
         self.temperature_ = 1.0
         if calibrate:
-            self.temperature_ = calibration_temperature(
-                probs, counts / np.maximum(n_per_item, 1.0)[:, None]
-            )
+            self.temperature_ = calibration_temperature(probs, counts)
             probs = temperature_scale(probs, self.temperature_)
         majority = majority_vote_with_ties(annotations, counts, probs)
-        first = _Round(annotations, probs, counts, n_per_item, majority)
-        best = first.probas.max(axis=1, keepdims=True)
-        unique = (first.probas == best).sum(axis=1) == 1
-        consensus = np.where(unique, np.argmax(first.probas, axis=1), majority)
-        final = _Round(annotations, probs, counts, n_per_item, consensus)
+        shared = {
+            "agreement": _source_agreement(annotations, counts, n_per_item),
+            "model_labels": np.argmax(probs, axis=1),  # the model's answers, for its error
+            "groups": _item_groups(annotations),
+        }
+        first = _Round(
+            annotations, probs, counts, n_per_item, majority, **shared, keep_probas=False
+        )
+        consensus = np.where(first.unique, first.argmax, majority)
+        final = _Round(annotations, probs, counts, n_per_item, consensus, **shared)
 
         self.probas_ = final.probas
         self.consensus_quality_ = final.quality
@@ -292,19 +369,26 @@ class CrowdLab(BaseAggregator):
     def _source_quality(
         annotations: Annotations, final: _Round, n_per_item: np.ndarray
     ) -> np.ndarray:
-        item, source, m = annotations.item, annotations.source, annotations.n_sources
-        seen = np.bincount(source, minlength=m)
-        score = final.probas[item, annotations.label]
-        mean_score = np.divide(
-            np.bincount(source, weights=score, minlength=m),
+        m = annotations.n_sources
+        # per source (bincounts in one pass): annotations, their ensemble probability, and
+        # among those on items with 2+ annotations, how many and how many agree
+        seen = np.zeros(m, dtype=np.int64)
+        score = np.zeros(m)
+        tries = np.zeros(m, dtype=np.int64)
+        hits = np.zeros(m)
+        source_quality_sums(
+            annotations.item,
+            annotations.source,
+            annotations.label,
+            final.probas,
+            final.consensus,
+            n_per_item,
             seen,
-            out=np.full(m, np.nan),
-            where=seen > 0,
+            score,
+            tries,
+            hits,
         )
-        overlap = n_per_item[item] >= 2
-        agree = annotations.label == final.consensus[item]
-        hits = np.bincount(source[overlap], weights=agree[overlap], minlength=m)
-        tries = np.bincount(source[overlap], minlength=m)
+        mean_score = np.divide(score, seen, out=np.full(m, np.nan), where=seen > 0)
         agreement = np.divide(hits, tries, out=np.full(m, np.nan), where=tries > 0)
         others = final.source_weights.sum() * n_per_item.mean() / m
         share = final.model_weight / (final.model_weight + others)
