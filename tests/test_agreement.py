@@ -223,3 +223,37 @@ def test_sufficiency_bad_options(kwargs: dict, kind: type[Exception], message: s
 def test_sufficiency_needs_two_classes() -> None:
     with pytest.raises(ValueError, match=r"^`annotations` must be at least 2 classes"):
         majority_vote_is_sufficient(Annotations.from_matrix([[0, 0], [0, -1]]))
+
+
+def _skewed_crowd(seed: int, share: float, accuracy: float, n: int = 4000) -> np.ndarray:
+    """Three binary annotators of equal ``accuracy`` on items whose class 1 has ``share``."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n) < share).astype(int)
+    right = rng.random((n, 3)) < accuracy
+    return np.where(right, truth[:, None], 1 - truth[:, None])
+
+
+def _map_equals_mv_on_every_pattern(prior: np.ndarray, accuracy: float) -> bool:
+    """Brute force over 3 binary votes: the equal-accuracy MAP label is the majority label."""
+    weight = np.log(accuracy / (1 - accuracy))
+    for ones in range(4):
+        score = np.log(prior) + weight * np.array([3 - ones, ones])
+        if np.argmax(score) != int(ones >= 2):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(("share", "expected"), [(0.5, True), (0.08, False)])
+def test_prior_within_one_vote_is_the_papers_equal_accuracy_condition(share, expected) -> None:
+    # Purificato et al.: with equal accuracies MV = MAP iff rho < nu < 1 - rho.
+    for seed in range(3):
+        check = majority_vote_is_sufficient(
+            Annotations.from_matrix(_skewed_crowd(seed, share, 0.75))
+        )
+        assert check.prior_within_one_vote is expected
+        mean_acc = float(np.mean(check.accuracies))
+        assert check.prior_within_one_vote == _map_equals_mv_on_every_pattern(
+            check.class_prior, mean_acc
+        )
+        assert check.sufficient is expected  # here the closed form and the excess error agree
+        assert ("stays within" if expected else "outweighs") in check.reason

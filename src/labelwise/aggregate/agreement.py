@@ -171,6 +171,13 @@ class MajorityVoteCheck:
         Standard deviation of the accuracies, weighted by each source's number of answers.
     mean_labels_per_item : float
         Mean number of annotations of the labelled items.
+    prior_within_one_vote : bool
+        The closed-form condition of Purificato et al. for annotators of equal accuracy ``p``
+        (one-coin): majority vote equals the MAP rule on every vote pattern exactly when no
+        class prior outweighs a one-vote margin, ``log(max pi / min pi) < log((K - 1) p /
+        (1 - p))``; for two classes this is their ``rho < nu < 1 - rho`` (error rate ``rho``,
+        class share ``nu``). Evaluated at the answer-weighted mean accuracy; when the
+        accuracies differ, ``excess_error`` is the figure that decides.
     n_iter : int
         EM iterations used.
     reason : str
@@ -184,6 +191,7 @@ class MajorityVoteCheck:
     mismatch_rate: float
     accuracy_spread: float
     mean_labels_per_item: float
+    prior_within_one_vote: bool
     n_iter: int
     reason: str
 
@@ -309,6 +317,13 @@ def majority_vote_is_sufficient(
     mean_acc = np.average(accuracies[seen], weights=answered[seen])
     spread = float(np.sqrt(np.average((accuracies[seen] - mean_acc) ** 2, weights=answered[seen])))
     mean_labels = float(per_item[labelled].mean())
+    # Purificato et al.'s equal-accuracy condition: one vote's log-odds weight beats every
+    # prior ratio (a chance-level mean accuracy gives a weight <= 0, so it cannot hold).
+    k = checked.n_classes
+    p_mean = float(np.clip(mean_acc, 1e-12, 1 - 1e-12))
+    vote_weight = np.log((k - 1) * p_mean / (1.0 - p_mean))
+    prior_ratio = float(np.log(prior.max() / max(prior.min(), 1e-300)))
+    within_one_vote = bool(prior_ratio < vote_weight)
     sufficient = excess <= tolerance
     verdict = "sufficient" if sufficient else "not sufficient"
     reason = (
@@ -316,7 +331,9 @@ def majority_vote_is_sufficient(
         f"{excess:.1%} (tolerance {tolerance:.1%}; labels differ on {mismatch:.1%} of "
         f"items); accuracies "
         f"{np.nanmin(accuracies):.2f}-{np.nanmax(accuracies):.2f} (spread {spread:.2f}), "
-        f"{mean_labels:.1f} labels per item, largest class prior {prior.max():.2f}."
+        f"{mean_labels:.1f} labels per item, largest class prior {prior.max():.2f}; "
+        f"with equal accuracies ({mean_acc:.2f}) the prior "
+        f"{'stays within' if within_one_vote else 'outweighs'} one vote."
     )
     return MajorityVoteCheck(
         sufficient=bool(sufficient),
@@ -326,6 +343,7 @@ def majority_vote_is_sufficient(
         mismatch_rate=mismatch,
         accuracy_spread=spread,
         mean_labels_per_item=mean_labels,
+        prior_within_one_vote=within_one_vote,
         n_iter=n_iter,
         reason=reason,
     )
