@@ -21,8 +21,9 @@
    the simulated truth over the items with at least one vote.
 
 Every measurement runs in a fresh interpreter (``benchmarks/_common.py worker``; snorkel's
-under the interpreter of its own venv) after a warm-up call on a small slice; the memory
-figure is the peak anonymous RSS the call added on top of its loaded inputs. Times are medians
+under the interpreter of its own venv) after warm-up calls on a small slice (labelwise's also
+on ten copies of it: ``WARMUP_ITEMS``); the memory figure is the peak anonymous RSS the call
+added on top of its loaded inputs. Times are medians
 of ``--repeats`` runs with the libraries taking turns to go first. Results go to
 ``benchmarks/results/weak_supervision.json`` and the ``weak_supervision`` section of
 ``docs/benchmarks.md``.
@@ -76,6 +77,10 @@ REAL_METHODS = (
 SPEED_GRID = ((10, 2), (10, 10), (50, 2), (50, 10))
 SPEED_LIBS = ("labelwise", "snorkel", "labelwise_from_matrix")
 SEED = 0
+#: Warm-up calls (compilation, imports) run on the first this many items; labelwise's also on
+#: ten copies of them, so that its label model runs once over few distinct vote patterns per
+#: item, the path it takes at full size with few LFs.
+WARMUP_ITEMS = 2000
 
 
 # --------------------------------------------------------------------------- worker calls
@@ -159,8 +164,9 @@ def prepare_speed(spec: dict[str, Any]) -> Job:
             return _snorkel_probs("LabelModel", votes, k)
 
         def warmup() -> np.ndarray:
-            return _snorkel_probs("MajorityLabelVoter", votes[:2000], k) + _snorkel_probs(
-                "LabelModel_100", votes[:2000], k
+            head = votes[:WARMUP_ITEMS]
+            return _snorkel_probs("MajorityLabelVoter", head, k) + _snorkel_probs(
+                "LabelModel_100", head, k
             )
 
         return Job(call=call, warmup=warmup, save=_save_preds(spec["out"]))
@@ -173,19 +179,34 @@ def prepare_speed(spec: dict[str, Any]) -> Job:
             return _labelwise_predict("LabelModel", Annotations.from_matrix(votes))
 
         def warmup() -> np.ndarray:
-            return _labelwise_predict("LabelModel", Annotations.from_matrix(votes[:2000]))
+            head = votes[:WARMUP_ITEMS]
+            _labelwise_predict("LabelModel", Annotations.from_matrix(np.tile(head, (10, 1))))
+            return _labelwise_predict("LabelModel", Annotations.from_matrix(head))
 
         return Job(call=call, warmup=warmup, save=_save_preds(spec["out"]))
     item, source, label = (np.load(spec[part]) for part in ("item", "source", "label"))
     n, m = int(spec["n"]), int(spec["m"])
     ann = Annotations(item, source, label, np.arange(n), np.arange(m), np.arange(k))
-    cut = int(np.searchsorted(item, 2000))
-    small = Annotations(
-        item[:cut], source[:cut], label[:cut], np.arange(2000), np.arange(m), np.arange(k)
-    )
+    cut = int(np.searchsorted(item, WARMUP_ITEMS))
+
+    def small(copies: int) -> Any:
+        shifted = [item[:cut] + WARMUP_ITEMS * c for c in range(copies)]
+        return Annotations(
+            np.concatenate(shifted),
+            np.tile(source[:cut], copies),
+            np.tile(label[:cut], copies),
+            np.arange(WARMUP_ITEMS * copies),
+            np.arange(m),
+            np.arange(k),
+        )
+
+    def warmup() -> np.ndarray:
+        _labelwise_predict("LabelModel", small(10))
+        return _labelwise_predict("LabelModel", small(1))
+
     return Job(
         call=lambda: _labelwise_predict("LabelModel", ann),
-        warmup=lambda: _labelwise_predict("LabelModel", small),
+        warmup=warmup,
         save=_save_preds(spec["out"]),
     )
 

@@ -533,3 +533,15 @@ def test_vote_patterns_fall_back():
     few = Annotations.from_matrix(np.zeros((40, 3), dtype=int))
     patterns = _label_model_data._PatternVotes.of(few)
     assert patterns is not None and patterns.count.tolist() == [40.0]
+
+
+def test_distinct_codes_match_factorize():
+    from labelwise.aggregate._label_model_kernels import distinct_codes
+
+    codes = np.random.default_rng(0).integers(0, 300, 5000) * (1 << 40) - 7
+    index, uniques = distinct_codes(codes, 1000)
+    expected_index, expected_uniques = pd.factorize(codes)
+    np.testing.assert_array_equal(index, expected_index)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+    assert distinct_codes(codes, 299) is None
+    assert distinct_codes(codes, 300) is not None

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from labelwise.aggregate._kernels import n_chunks_for
 from labelwise.aggregate._label_model_em import (
@@ -29,6 +28,7 @@ from labelwise.aggregate._label_model_em import (
 from labelwise.aggregate._label_model_kernels import (
     NO_WEIGHT,
     decode_patterns,
+    distinct_codes,
     pattern_codes,
     source_class_counts,
     source_label_stats,
@@ -216,23 +216,12 @@ class _PatternVotes:
         codes, ok = pattern_codes(annotations.item, annotations.source, annotations.label, n, bits)
         if not ok:
             return None
-        space = 1 << (m * bits)
-        if space <= max(4 * n, 1 << 16):
-            # A small code space: counting beats hashing.
-            counts = np.bincount(codes, minlength=space)
-            uniques = np.flatnonzero(counts)
-            if uniques.size > _PATTERN_MAX_SHARE * n:
-                return None
-            row = np.empty(space, dtype=np.intp)
-            row[uniques] = np.arange(uniques.size)
-            pattern = row[codes]
-            count = counts[uniques].astype(np.float64)
-        else:
-            pattern, uniques = pd.factorize(codes)
-            if uniques.size > _PATTERN_MAX_SHARE * n:
-                return None
-            count = np.bincount(pattern, minlength=uniques.size).astype(np.float64)
-        indptr, source, label = decode_patterns(np.asarray(uniques, dtype=np.int64), bits, m)
+        found = distinct_codes(codes, int(_PATTERN_MAX_SHARE * n))
+        if found is None:
+            return None
+        pattern, uniques = found
+        count = np.bincount(pattern, minlength=uniques.size).astype(np.float64)
+        indptr, source, label = decode_patterns(uniques, bits, m)
         per_vote = np.repeat(count, np.diff(indptr))
         n_votes = np.bincount(source, weights=per_vote, minlength=m).astype(np.int64)
         votes = Votes(indptr, source, label, n_votes, np.diff(indptr) > 0, k)

@@ -5,10 +5,11 @@
 - :func:`onecoin_em_step`: one E-step and the M-step's sufficient statistics of the one-coin
   label model in one pass over the votes (the E-step of a one-accuracy model is a weighted
   vote, so each item needs only its own votes and a K-vector);
-- :func:`pattern_codes` and :func:`decode_patterns` (few sources: each item's votes packed into
-  one integer), :func:`pattern_keys`, :func:`same_patterns` and :func:`gather_items` (a hash,
-  for any number): items with identical votes have identical posteriors, so the label model
-  runs over the distinct vote patterns (with their counts) when there are few;
+- :func:`pattern_codes`, :func:`distinct_codes` and :func:`decode_patterns` (few sources: each
+  item's votes packed into one integer), :func:`pattern_keys`, :func:`same_patterns` and
+  :func:`gather_items` (a hash, for any number): items with identical votes have identical
+  posteriors, so the label model runs over the distinct vote patterns (with their counts) when
+  there are few;
 - :func:`vote_shares`, :func:`source_label_stats` and :func:`source_class_counts`: the
   weighted majority vote that starts EM, and the statistics of a one-coin M-step (O(votes))
   or the expected (source, vote, class) counts of a general one (O(votes x K));
@@ -27,6 +28,7 @@ import numpy as np
 __all__ = [
     "NO_WEIGHT",
     "decode_patterns",
+    "distinct_codes",
     "gather_items",
     "onecoin_em_step",
     "pair_counts",
@@ -199,6 +201,54 @@ def _pattern_codes(
             return False
         codes[i] |= (np.int64(label[p]) + 1) << shift
     return True
+
+
+def distinct_codes(codes: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(index, uniques)``: the distinct values of int64 ``codes`` in order of first
+    appearance and each code's index into them (as ``pandas.factorize``, several times faster
+    here: one open-addressing table sized for ``limit``, allocated once); None as soon as there
+    are more than ``limit`` distinct values."""
+    bits = max(4, (2 * max(limit, 1) - 1).bit_length())  # at most half full
+    keys = np.empty(1 << bits, dtype=np.int64)
+    rows = np.full(1 << bits, -1, dtype=np.int64)
+    index = np.empty(codes.size, dtype=np.int64)
+    uniques = np.empty(limit, dtype=np.int64)
+    n_distinct = _distinct_codes(codes, bits, keys, rows, index, uniques)
+    return None if n_distinct < 0 else (index, uniques[:n_distinct])
+
+
+@numba.njit(cache=True, nogil=True)
+def _distinct_codes(
+    codes: np.ndarray,
+    bits: int,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    index: np.ndarray,
+    uniques: np.ndarray,
+) -> int:  # pragma: no cover
+    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
+    shift = np.uint64(64 - bits)
+    golden = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of code * 2^64/phi
+    n_distinct = 0
+    for i in range(codes.size):
+        code = codes[i]
+        slot = (np.uint64(code) * golden) >> shift
+        while True:
+            row = rows[slot]
+            if row < 0:
+                if n_distinct == uniques.size:
+                    return -1
+                rows[slot] = n_distinct
+                keys[slot] = code
+                uniques[n_distinct] = code
+                index[i] = n_distinct
+                n_distinct += 1
+                break
+            if keys[slot] == code:
+                index[i] = row
+                break
+            slot = (slot + np.uint64(1)) & mask
+    return n_distinct
 
 
 @numba.njit(cache=True, nogil=True)
