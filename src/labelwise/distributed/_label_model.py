@@ -4,8 +4,8 @@
 pass runs the in-memory one (:class:`_InMemoryVotes`, the compiled kernels) on the items of one
 partition and the client adds the results, which are sums over items. The pair table counts
 the items whose position in the sorted item order is a multiple of the in-memory stride, so it
-uses the same items as in memory; the EM passes run over every item (in memory the one-coin
-EM may run over distinct vote patterns instead, which gives the same sums).
+uses the same items as in memory; the passes run over every item (in memory they may run over
+the distinct vote patterns instead, which gives the same sums).
 """
 
 from __future__ import annotations
