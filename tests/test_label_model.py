@@ -545,3 +545,9 @@ def test_distinct_codes_match_factorize():
     np.testing.assert_array_equal(uniques, expected_uniques)
     assert distinct_codes(codes, 299) is None
     assert distinct_codes(codes, 300) is not None
+    many = np.random.default_rng(1).integers(0, 100_000, 80_000) * 7919  # the table grows
+    index, uniques = distinct_codes(many, 80_000)
+    expected_index, expected_uniques = pd.factorize(many)
+    np.testing.assert_array_equal(index, expected_index)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+    assert distinct_codes(many, expected_uniques.size - 1) is None

@@ -206,38 +206,54 @@ def _pattern_codes(
 def distinct_codes(codes: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``(index, uniques)``: the distinct values of int64 ``codes`` in order of first
     appearance and each code's index into them (as ``pandas.factorize``, several times faster
-    here: one open-addressing table sized for ``limit``, allocated once); None as soon as there
-    are more than ``limit`` distinct values."""
-    bits = max(4, (2 * max(limit, 1) - 1).bit_length())  # at most half full
-    keys = np.empty(1 << bits, dtype=np.int64)
-    rows = np.full(1 << bits, -1, dtype=np.int64)
+    here: an open-addressing table kept at most half full, doubled as it fills); None as soon
+    as there are more than ``limit`` distinct values."""
     index = np.empty(codes.size, dtype=np.int64)
-    uniques = np.empty(limit, dtype=np.int64)
-    n_distinct = _distinct_codes(codes, bits, keys, rows, index, uniques)
-    return None if n_distinct < 0 else (index, uniques[:n_distinct])
+    uniques = np.empty(0, dtype=np.int64)
+    n_distinct, start, bits = 0, 0, 16
+    while True:
+        capacity = min(limit, 1 << (bits - 1))
+        keys = np.empty(1 << bits, dtype=np.int64)
+        rows = np.full(1 << bits, -1, dtype=np.int64)
+        # The values found so far go into the new table first, in the same order.
+        grown = np.empty(capacity, dtype=np.int64)
+        again = np.empty(n_distinct, dtype=np.int64)
+        _distinct_codes(uniques[:n_distinct].copy(), 0, bits, keys, rows, again, grown, 0)
+        uniques = grown
+        n_distinct, start = _distinct_codes(
+            codes, start, bits, keys, rows, index, uniques, n_distinct
+        )
+        if start == codes.size:
+            return index, uniques[:n_distinct]
+        if capacity >= limit:
+            return None
+        bits += 1
 
 
 @numba.njit(cache=True, nogil=True)
 def _distinct_codes(
     codes: np.ndarray,
+    start: int,
     bits: int,
     keys: np.ndarray,
     rows: np.ndarray,
     index: np.ndarray,
     uniques: np.ndarray,
-) -> int:  # pragma: no cover
+    n_distinct: int,
+) -> tuple[int, int]:  # pragma: no cover
+    """Index ``codes[start:]`` into the table; ``(n_distinct, stop)`` with ``stop`` the first
+    code not done because ``uniques`` is full (``codes.size`` when all are done)."""
     mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
     shift = np.uint64(64 - bits)
     golden = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of code * 2^64/phi
-    n_distinct = 0
-    for i in range(codes.size):
+    for i in range(start, codes.size):
         code = codes[i]
         slot = (np.uint64(code) * golden) >> shift
         while True:
             row = rows[slot]
             if row < 0:
                 if n_distinct == uniques.size:
-                    return -1
+                    return n_distinct, i
                 rows[slot] = n_distinct
                 keys[slot] = code
                 uniques[n_distinct] = code
@@ -248,7 +264,7 @@ def _distinct_codes(
                 index[i] = row
                 break
             slot = (slot + np.uint64(1)) & mask
-    return n_distinct
+    return n_distinct, codes.size
 
 
 @numba.njit(cache=True, nogil=True)
