@@ -18,6 +18,26 @@ from labelwise.aggregate.crowdlab import (
     temperature_scaled_confidence,
 )
 
+NO_GROUPS = np.empty(0, dtype=np.int64)  # indptr, order, label when the votes are dense
+
+
+def grouped(ann: Annotations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, order, label)`` of the kernels' grouped-annotation inputs."""
+    indptr, order = ann.item_groups()
+    return indptr, NO_GROUPS if order is None else order, ann.label
+
+
+def annotations_of(votes: np.ndarray, seed: int, *, shuffle: bool) -> Annotations:
+    """Annotations with the integer ``votes`` (n, K) as counts, in item order or shuffled."""
+    n, k = votes.shape
+    item = np.repeat(np.repeat(np.arange(n), k), votes.astype(np.int64).ravel())
+    label = np.repeat(np.tile(np.arange(k), n), votes.astype(np.int64).ravel())
+    if shuffle:
+        perm = np.random.default_rng(seed).permutation(item.size)
+        item, label = item[perm], label[perm]
+    source = np.arange(item.size) % 7
+    return Annotations(item, source, label, np.arange(n), np.arange(7), np.arange(k))
+
 
 def random_probs(seed: int, n: int = 500, k: int = 4, *, zeros: bool = True) -> np.ndarray:
     """Rows summing to one, with exact zeros, one-hot rows and near-ties when ``zeros``."""
@@ -123,12 +143,24 @@ def test_calibration_losses_match_numpy(seed: int, k: int, n_chunks: int) -> Non
     temps = [*TEMPERATURE_GRID, 1e-7, 0.85, 1.75, 30.0]
     inverses = 1.0 / np.maximum(np.array(temps), WEIGHT_FLOOR)
     sums, n_labelled = kernels.calibration_losses(
-        probs, votes, inverses, np.log(PROB_FLOOR), n_chunks
+        probs, votes, NO_GROUPS, NO_GROUPS, NO_GROUPS, inverses, np.log(PROB_FLOOR), n_chunks
     )
     assert n_labelled == np.count_nonzero(votes.sum(axis=1) > 0)
     ours = -sums / np.log(k) / n_labelled
     expected = [reference_loss(probs, votes, t) for t in temps]
     np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    # the votes counted from the annotations grouped by item: the same sums, bit for bit
+    counts = np.round(votes * 3)  # integer counts
+    dense = kernels.calibration_losses(
+        probs, counts, NO_GROUPS, NO_GROUPS, NO_GROUPS, inverses, np.log(PROB_FLOOR), n_chunks
+    )
+    for shuffle in (False, True):
+        ann = annotations_of(counts, seed, shuffle=shuffle)
+        from_groups = kernels.calibration_losses(
+            probs, np.empty((0, k)), *grouped(ann), inverses, np.log(PROB_FLOOR), n_chunks
+        )
+        np.testing.assert_array_equal(from_groups[0], dense[0])
+        assert from_groups[1] == dense[1]
 
 
 def test_calibration_losses_skip_unlabelled_rows() -> None:
@@ -136,9 +168,11 @@ def test_calibration_losses_skip_unlabelled_rows() -> None:
     votes = random_votes(1, 50, 3)
     votes[::2] = 0.0
     inverses = np.array([1.0, 0.5])
-    full, n_full = kernels.calibration_losses(probs, votes, inverses, np.log(PROB_FLOOR), 2)
+    full, n_full = kernels.calibration_losses(
+        probs, votes, NO_GROUPS, NO_GROUPS, NO_GROUPS, inverses, np.log(PROB_FLOOR), 2
+    )
     kept, n_kept = kernels.calibration_losses(
-        probs[1::2], votes[1::2], inverses, np.log(PROB_FLOOR), 1
+        probs[1::2], votes[1::2], NO_GROUPS, NO_GROUPS, NO_GROUPS, inverses, np.log(PROB_FLOOR), 1
     )
     np.testing.assert_allclose(full, kept, rtol=1e-13)
     assert n_full == n_kept
@@ -165,6 +199,9 @@ def test_calibration_temperature_matches_the_numpy_search(seed: int) -> None:
     probs = reference_scale(probs, float(rng.choice([0.15, 0.6, 1.0, 2.5, 7.0])))
     votes = random_votes(seed, probs.shape[0], k)
     assert calibration_temperature(probs, votes) == reference_temperature(probs, votes)
+    counts = np.round(votes * 3)
+    ann = annotations_of(counts, seed, shuffle=seed % 2 == 1)
+    assert calibration_temperature(probs, ann) == calibration_temperature(probs, counts)
 
 
 @pytest.mark.parametrize("temp", [1e-7, 0.1, 0.85, 1.0, 3.0, 8.0, 50.0])
@@ -210,13 +247,24 @@ def test_majority_candidates_match_numpy(seed: int, n_chunks: int) -> None:
     n_top = np.empty(n, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
     n_left = np.empty(n, dtype=np.int64)
-    kernels.majority_candidates(counts, probs, counts.sum(axis=0), n_top, first, n_left, n_chunks)
+    totals = counts.sum(axis=0)
+    kernels.majority_candidates(
+        counts, NO_GROUPS, NO_GROUPS, NO_GROUPS, probs, totals, n_top, first, n_left, n_chunks
+    )
     ref_tied, ref_untied = reference_candidates(counts, probs)
     np.testing.assert_array_equal(n_top == 1, ref_untied)
     np.testing.assert_array_equal(n_top, (counts == counts.max(axis=1, keepdims=True)).sum(1))
     np.testing.assert_array_equal(n_left, ref_tied.sum(axis=1))
     np.testing.assert_array_equal(first, np.argmax(ref_tied, axis=1))
     assert (n_left > 1).any()  # the data reach the third tie-break
+    for shuffle in (False, True):  # the votes counted from the annotations grouped by item
+        ann = annotations_of(counts, seed, shuffle=shuffle)
+        again = [np.empty(n, dtype=np.int64) for _ in range(3)]
+        kernels.majority_candidates(
+            np.empty((0, k)), *grouped(ann), probs, totals, *again, n_chunks
+        )
+        for ours, theirs in zip(again, (n_top, first, n_left), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("n_chunks", [1, 3])
@@ -284,6 +332,17 @@ def test_source_sums_match_bincount() -> None:
     np.testing.assert_array_equal(
         den, np.bincount(source, weights=n_per_item[item] - 1.0, minlength=m)
     )
+    ann = Annotations(item, source, label, np.arange(n), np.arange(m), np.arange(k))
+    indptr, order, _ = grouped(ann)
+    g_num, g_den = np.zeros(m), np.zeros(m)
+    kernels.grouped_agreement_sums(indptr, order, source, label, k, g_num, g_den)
+    np.testing.assert_array_equal(g_num, num)
+    np.testing.assert_array_equal(g_den, den)
+    pick = rng.integers(0, k, n)
+    for n_chunks in (1, 3):
+        agreeing = np.empty(n)
+        kernels.consensus_votes(indptr, order, label, pick, agreeing, n_chunks)
+        np.testing.assert_array_equal(agreeing, counts[np.arange(n), pick])
 
     probas = random_probs(3, n=n, k=k)
     consensus = rng.integers(0, k, n)
@@ -348,7 +407,16 @@ def test_majority_vote_with_ties_matches_numpy(seed: int) -> None:
     probs = np.full((n, k), 1.0 / k)  # every tie survives the model's tie-break
     probs[: n // 2] = random_probs(seed, n=n // 2, k=k, zeros=False)
     n_top, first, n_left = (np.empty(n, dtype=np.int64) for _ in range(3))
-    kernels.majority_candidates(counts, probs, counts.sum(axis=0), n_top, first, n_left, 1)
+    kernels.majority_candidates(
+        counts, NO_GROUPS, NO_GROUPS, NO_GROUPS, probs, counts.sum(axis=0), n_top, first, n_left, 1
+    )
     assert (n_left > 1).any() and (n_top == 1).any()
     ours = majority_vote_with_ties(ann, counts, probs)
     np.testing.assert_array_equal(ours, reference_majority(ann, counts, probs))
+    # counted from the annotations (no dense counts), also on a shuffled table
+    np.testing.assert_array_equal(majority_vote_with_ties(ann, None, probs), ours)
+    perm = np.random.default_rng(seed).permutation(ann.n_annotations)
+    shuffled = Annotations(
+        ann.item[perm], ann.source[perm], ann.label[perm], ann.items, ann.sources, ann.classes
+    )
+    np.testing.assert_array_equal(majority_vote_with_ties(shuffled, None, probs), ours)

@@ -15,7 +15,7 @@ import numpy as np
 
 from labelwise._validation import check_int
 from labelwise._validation.active import check_relabel_annotations, check_relabel_probs
-from labelwise.aggregate.crowdlab import CrowdLab, temperature_scaled_confidence
+from labelwise.aggregate.crowdlab import crowdlab_rounds, temperature_scaled_confidence
 from labelwise.annotations import Annotations
 
 
@@ -86,6 +86,7 @@ def _activelab(
         quality = quality[annotated]
     else:
         sub, sub_probs = annotations, probs  # no copies when every item is annotated
+        sub_counts = per_item
         if not everyone:
             sub = Annotations(
                 item_codes,
@@ -96,10 +97,19 @@ def _activelab(
                 annotations.classes,
             )
             sub_probs = probs[annotated]
-        crowd = CrowdLab(calibrate=True).fit(sub, sub_probs)
-        temperature, model_weight = crowd.temperature_, float(crowd.model_weight_)
-        source_weights = np.asarray(crowd.source_weights_)
-        quality = np.asarray(crowd.consensus_quality_)
+            sub_counts = per_item[annotated]
+        # CrowdLab(calibrate=True) without the parts scores do not need (the (n, K) consensus
+        # distribution, per-annotator quality)
+        temperature, _, final = crowdlab_rounds(
+            sub,
+            np.ascontiguousarray(sub_probs, dtype=np.float64),
+            sub_counts.astype(np.float64),
+            calibrate=True,
+            keep_probas=False,
+        )
+        model_weight = final.model_weight
+        source_weights = final.source_weights
+        quality = final.quality
     mean_weight = float(source_weights.mean())
     weight_sum = np.bincount(
         item_codes,

@@ -29,8 +29,10 @@ import numpy as np
 
 __all__ = [
     "calibration_losses",
+    "consensus_votes",
     "ensemble_probas",
     "exp_nonpositive",
+    "grouped_agreement_sums",
     "log_positive",
     "majority_candidates",
     "n_row_chunks",
@@ -126,10 +128,36 @@ def log_positive(x: np.ndarray, out: np.ndarray, size: int) -> None:  # pragma: 
             out[i] = math.log(value)
 
 
+@numba.njit(inline="always", nogil=True)
+def _row_votes(
+    votes: np.ndarray,
+    indptr: np.ndarray,
+    order: np.ndarray,
+    label: np.ndarray,
+    i: int,
+    buf: np.ndarray,
+) -> None:  # pragma: no cover
+    """Row ``i``'s votes into ``buf``: ``votes[i]`` when ``votes`` has rows, else the count of
+    each class among item ``i``'s annotations (``order[indptr[i]:indptr[i + 1]]``, or that
+    range itself when ``order`` is empty)."""
+    if votes.shape[0] > 0:
+        for m in range(buf.size):
+            buf[m] = votes[i, m]
+        return
+    for m in range(buf.size):
+        buf[m] = 0.0
+    grouped = order.size == 0
+    for p in range(indptr[i], indptr[i + 1]):
+        buf[label[p if grouped else order[p]]] += 1.0
+
+
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def calibration_losses(
     pred_probs: np.ndarray,
     votes: np.ndarray,
+    indptr: np.ndarray,
+    order: np.ndarray,
+    label: np.ndarray,
     inverses: np.ndarray,
     log_floor: float,
     n_chunks: int,
@@ -138,6 +166,8 @@ def calibration_losses(
     their cells with votes of ``share * max(log softmax(v * log p)[cell], log_floor)``, where
     ``share = votes / the row's total``; and the number of such rows.
 
+    ``votes`` is (n, K), or has no rows: the votes are then counted from the annotations
+    grouped by item (``indptr``, ``order``, ``label``: see :func:`ensemble_probas`).
     ``log p`` is ``-inf`` where ``p == 0``; each row is shifted by its largest finite log
     first. One pass over the rows evaluates every temperature.
     """
@@ -158,22 +188,24 @@ def calibration_losses(
         cell_at = np.empty(size, dtype=np.int64)  # voted cells: place in the block,
         cell_row = np.empty(size, dtype=np.int64)  # packed row,
         cell_share = np.empty(size)  # and share
+        row_votes = np.empty(k)
         stop = min(n, (c + 1) * step)
         for first in range(c * step, stop, _BLOCK):
             used = 0  # labelled rows of this block, packed
             n_cells = 0
             for i in range(first, min(stop, first + _BLOCK)):
+                _row_votes(votes, indptr, order, label, i, row_votes)
                 total = 0.0
                 for m in range(k):
-                    total += votes[i, m]
+                    total += row_votes[m]
                 if not total > 0.0:
                     continue
                 for m in range(k):
                     probs[m * _BLOCK + used] = pred_probs[i, m]
-                    if votes[i, m] != 0.0:
+                    if row_votes[m] != 0.0:
                         cell_at[n_cells] = m * _BLOCK + used
                         cell_row[n_cells] = used
-                        cell_share[n_cells] = votes[i, m] / total
+                        cell_share[n_cells] = row_votes[m] / total
                         n_cells += 1
                 used += 1
             labelled[c] += used
@@ -278,11 +310,10 @@ def scaled_probs(
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def scaled_confidence(
-    pred_probs: np.ndarray, temperature: float, floor: float, n_chunks: int
-) -> np.ndarray:  # pragma: no cover
-    """The row maxima of :func:`scaled_probs`, without the (n, K) array."""
+    pred_probs: np.ndarray, temperature: float, floor: float, out: np.ndarray, n_chunks: int
+) -> None:  # pragma: no cover
+    """The row maxima of :func:`scaled_probs` into ``out``, without the (n, K) array."""
     n, k = pred_probs.shape
-    out = np.empty(n)
     step = (n + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
         values = np.ones(_BLOCK * k)
@@ -297,12 +328,14 @@ def scaled_confidence(
                 for m in range(k):
                     best = max(best, values[m * _BLOCK + r] / norms[r])
                 out[first + r] = best
-    return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def majority_candidates(
     counts: np.ndarray,
+    indptr: np.ndarray,
+    order: np.ndarray,
+    label: np.ndarray,
     pred_probs: np.ndarray,
     class_totals: np.ndarray,
     n_top: np.ndarray,
@@ -315,29 +348,33 @@ def majority_candidates(
     Candidates are the most voted classes of the row (``n_top[i]`` of them), then those of
     them with the row's highest ``pred_probs``, then those of these with the fewest votes
     overall (``class_totals``): ``n_left[i]`` remain, the first of them is ``first[i]``.
+    ``counts`` is (n, K), or has no rows: the votes are then counted from the annotations
+    grouped by item (as in :func:`calibration_losses`).
     """
-    n, k = counts.shape
+    n, k = pred_probs.shape
     step = (n + n_chunks - 1) // n_chunks
     for c in numba.prange(n_chunks):
+        row = np.empty(k)
         for i in range(c * step, min(n, (c + 1) * step)):
-            top = counts[i, 0]
+            _row_votes(counts, indptr, order, label, i, row)
+            top = row[0]
             for m in range(1, k):
-                top = max(top, counts[i, m])
+                top = max(top, row[m])
             n_most = 0
             best = -np.inf
             for m in range(k):
-                if counts[i, m] == top:
+                if row[m] == top:
                     n_most += 1
                     best = max(best, pred_probs[i, m])
             n_top[i] = n_most
             fewest = -np.inf
             for m in range(k):
-                if counts[i, m] == top and pred_probs[i, m] == best:
+                if row[m] == top and pred_probs[i, m] == best:
                     fewest = max(fewest, -class_totals[m])
             first[i] = -1
             left = 0
             for m in range(k):
-                if counts[i, m] == top and pred_probs[i, m] == best and -class_totals[m] == fewest:
+                if row[m] == top and pred_probs[i, m] == best and -class_totals[m] == fewest:
                     left += 1
                     if first[i] < 0:
                         first[i] = m
@@ -452,3 +489,52 @@ def source_quality_sums(
             tries[s] += 1
             if label[j] == consensus[i]:
                 hits[s] += 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def grouped_agreement_sums(
+    indptr: np.ndarray,
+    order: np.ndarray,
+    source: np.ndarray,
+    label: np.ndarray,
+    n_classes: int,
+    num: np.ndarray,
+    den: np.ndarray,
+) -> None:  # pragma: no cover
+    """:func:`source_agreement_sums` item by item from the annotations grouped by item (as in
+    :func:`ensemble_probas`), without the (n, K) counts: the same integer-valued sums."""
+    grouped = order.size == 0
+    row = np.zeros(n_classes)
+    for i in range(indptr.size - 1):
+        size = indptr[i + 1] - indptr[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            row[label[p if grouped else order[p]]] += 1.0
+        for p in range(indptr[i], indptr[i + 1]):
+            a = p if grouped else order[p]
+            num[source[a]] += row[label[a]] - 1.0
+            den[source[a]] += size - 1.0
+        for p in range(indptr[i], indptr[i + 1]):
+            row[label[p if grouped else order[p]]] = 0.0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def consensus_votes(
+    indptr: np.ndarray,
+    order: np.ndarray,
+    label: np.ndarray,
+    consensus: np.ndarray,
+    out: np.ndarray,
+    n_chunks: int,
+) -> None:  # pragma: no cover
+    """``out[i]``: how many of item ``i``'s annotations (grouped as in
+    :func:`ensemble_probas`) chose ``consensus[i]``."""
+    n = consensus.size
+    grouped = order.size == 0
+    step = (n + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        for i in range(c * step, min(n, (c + 1) * step)):
+            hits = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                if label[p if grouped else order[p]] == consensus[i]:
+                    hits += 1.0
+            out[i] = hits

@@ -26,7 +26,9 @@ from labelwise._validation import check_bool, check_pred_probs, fail
 from labelwise.aggregate._base import BaseAggregator
 from labelwise.aggregate._crowdlab_kernels import (
     calibration_losses,
+    consensus_votes,
     ensemble_probas,
+    grouped_agreement_sums,
     majority_candidates,
     n_row_chunks,
     scaled_confidence,
@@ -51,22 +53,33 @@ def _mask_argmax(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 
 def majority_vote_with_ties(
-    annotations: Annotations, counts: np.ndarray, pred_probs: np.ndarray
+    annotations: Annotations, counts: np.ndarray | None, pred_probs: np.ndarray
 ) -> np.ndarray:
     """Majority vote with cleanlab's tie-break order, vectorised.
 
     Ties among the most voted classes go, in turn, to the class with the highest
     ``pred_probs``; the class with the fewest votes over the whole data set; the class whose
     voters agree most with the untied majority votes (mean over its voters); and finally the
-    lowest class id (cleanlab draws at random here).
+    lowest class id (cleanlab draws at random here). ``counts`` is the (n_items, K) vote
+    count array, or None to count the votes item by item from the annotations (no dense
+    array; the same numbers).
     """
-    n, k = counts.shape
-    class_totals = counts.sum(axis=0)
+    n, k = pred_probs.shape
+    indptr, order = _item_groups(annotations)
+    if counts is None:
+        dense = np.empty((0, k))
+        class_totals = np.bincount(annotations.label, minlength=k).astype(np.float64)
+    else:
+        dense = np.ascontiguousarray(counts, dtype=np.float64)
+        class_totals = dense.sum(axis=0)
     n_top = np.empty(n, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
     n_left = np.empty(n, dtype=np.int64)
     majority_candidates(
-        np.ascontiguousarray(counts, dtype=np.float64),
+        dense,
+        indptr,
+        order,
+        annotations.label,
         np.ascontiguousarray(pred_probs, dtype=np.float64),
         class_totals,
         n_top,
@@ -89,12 +102,16 @@ def majority_vote_with_ties(
         quality = np.divide(agree, seen, out=np.full(agree.shape, np.nan), where=seen > 0)
         quality[seen == 0] = np.nanmean(quality)
         # the kernel's two tie-breaks again, on the tied rows only
-        sub = counts[still]
-        tied = _mask_argmax(pred_probs[still], sub == sub.max(axis=1, keepdims=True))
-        tied = _mask_argmax(-class_totals[None, :], tied)
         on_still = np.isin(annotations.item, still)
         position = np.zeros(n, dtype=np.int64)
         position[still] = np.arange(still.size)
+        if counts is None:
+            sub = np.zeros((still.size, k))
+            np.add.at(sub, (position[annotations.item[on_still]], annotations.label[on_still]), 1)
+        else:
+            sub = np.asarray(counts, dtype=np.float64)[still]
+        tied = _mask_argmax(pred_probs[still], sub == sub.max(axis=1, keepdims=True))
+        tied = _mask_argmax(-class_totals[None, :], tied)
         sums = sparse.csr_matrix(
             (
                 quality[annotations.source[on_still]],
@@ -107,12 +124,14 @@ def majority_vote_with_ties(
     return first
 
 
-def calibration_temperature(pred_probs: np.ndarray, votes: np.ndarray) -> float:
+def calibration_temperature(pred_probs: np.ndarray, votes: np.ndarray | Annotations) -> float:
     """Temperature minimising the soft cross-entropy between vote shares and scaled probs.
 
     The coarse-then-fine grid search of cleanlab's ``find_best_temp_scaler``. ``votes`` holds
     the (n_items, K) vote counts (or weights); each row with a positive total is divided by
-    that total into shares, and items without votes do not count. For each temperature ``T``
+    that total into shares, and items without votes do not count. ``votes`` may also be the
+    annotations themselves: each item's counts are then taken from its annotations as the
+    rows are read (the same numbers, no (n_items, K) array). For each temperature ``T``
     the loss is
 
     ``-sum over voted cells of share * log(max(softmax(log p / T), 1e-30)) / log K / n_labelled``
@@ -123,13 +142,21 @@ def calibration_temperature(pred_probs: np.ndarray, votes: np.ndarray) -> float:
     """
     k = pred_probs.shape[1]
     probs = np.ascontiguousarray(pred_probs, dtype=np.float64)
-    weights = np.ascontiguousarray(votes, dtype=np.float64)
+    if isinstance(votes, Annotations):
+        indptr, order = _item_groups(votes)
+        label = votes.label
+        weights = np.empty((0, k))
+    else:
+        indptr = order = label = np.empty(0, dtype=np.int64)
+        weights = np.ascontiguousarray(votes, dtype=np.float64)
     n_chunks = n_row_chunks(probs.shape[0])
     log_floor = float(np.log(PROB_FLOOR))
 
     def losses(temps: list[float]) -> dict[float, float]:
         inverses = 1.0 / np.maximum(np.asarray(temps, dtype=np.float64), WEIGHT_FLOOR)
-        sums, n_labelled = calibration_losses(probs, weights, inverses, log_floor, n_chunks)
+        sums, n_labelled = calibration_losses(
+            probs, weights, indptr, order, label, inverses, log_floor, n_chunks
+        )
         return dict(zip(temps, (-sums / np.log(k) / n_labelled).tolist(), strict=True))
 
     coarse = [float(t) for t in TEMPERATURE_GRID]
@@ -161,23 +188,31 @@ def temperature_scale(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
 def temperature_scaled_confidence(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
     """Row maxima of :func:`temperature_scale`, without building the scaled array."""
     probs = np.ascontiguousarray(pred_probs, dtype=np.float64)
-    confidence: np.ndarray = scaled_confidence(
-        probs, max(temperature, WEIGHT_FLOOR), PROB_FLOOR, n_row_chunks(probs.shape[0])
+    confidence = np.empty(probs.shape[0])
+    scaled_confidence(
+        probs, max(temperature, WEIGHT_FLOOR), PROB_FLOOR, confidence, n_row_chunks(probs.shape[0])
     )
     return confidence
 
 
 def _source_agreement(
-    annotations: Annotations, counts: np.ndarray, n_per_item: np.ndarray
+    annotations: Annotations, counts: np.ndarray | None, n_per_item: np.ndarray
 ) -> np.ndarray:
     """Each annotator's agreement with the other annotators of the items it labelled (NaN for
-    one without such items replaced by the mean of the others)."""
+    one without such items replaced by the mean of the others). Without ``counts`` the votes
+    are counted item by item from the annotations (integer sums: the same numbers)."""
     # bincount(source, weights=counts[item, label] - 1) and (..., n_per_item[item] - 1)
     num = np.zeros(annotations.n_sources)
     den = np.zeros(annotations.n_sources)
-    source_agreement_sums(
-        annotations.item, annotations.source, annotations.label, counts, n_per_item, num, den
-    )
+    if counts is None:
+        indptr, order = _item_groups(annotations)
+        grouped_agreement_sums(
+            indptr, order, annotations.source, annotations.label, annotations.n_classes, num, den
+        )
+    else:
+        source_agreement_sums(
+            annotations.item, annotations.source, annotations.label, counts, n_per_item, num, den
+        )
     agreement = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
     if np.isnan(agreement).any():
         agreement[np.isnan(agreement)] = np.nanmean(agreement)
@@ -204,7 +239,6 @@ class _Round:
         self,
         annotations: Annotations,
         pred_probs: np.ndarray,
-        counts: np.ndarray,
         n_per_item: np.ndarray,
         consensus: np.ndarray,
         *,
@@ -216,7 +250,10 @@ class _Round:
         n, k = pred_probs.shape
         multi = n_per_item >= 2
         # share of each item's annotators that agree with its consensus
-        agreeing = counts[np.arange(consensus.size), consensus]
+        agreeing = np.empty(n)
+        consensus_votes(
+            groups[0], groups[1], annotations.label, consensus, agreeing, n_row_chunks(n)
+        )
         share = np.divide(
             agreeing, n_per_item, out=np.full(agreeing.shape, np.nan), where=n_per_item > 0
         )
@@ -257,6 +294,37 @@ class _Round:
             n_row_chunks(n),
         )
         self.consensus = consensus
+
+
+def crowdlab_rounds(
+    annotations: Annotations,
+    probs: np.ndarray,
+    n_per_item: np.ndarray,
+    *,
+    calibrate: bool,
+    keep_probas: bool = True,
+) -> tuple[float, np.ndarray, _Round]:
+    """CROWDLAB's two passes on checked inputs: the temperature, the consensus codes and the
+    final round (``probas`` with no rows unless ``keep_probas``).
+
+    ``probs``: C-contiguous float64 (n_items, K); ``n_per_item``: annotations per item as
+    floats, some of them 2 or more. The votes are read item by item from the annotations
+    (grouped once), never as a dense (n_items, K) count array.
+    """
+    temperature = 1.0
+    if calibrate:
+        temperature = calibration_temperature(probs, annotations)
+        probs = temperature_scale(probs, temperature)
+    majority = majority_vote_with_ties(annotations, None, probs)
+    shared = {
+        "agreement": _source_agreement(annotations, None, n_per_item),
+        "model_labels": np.argmax(probs, axis=1),  # the model's answers, for its error
+        "groups": _item_groups(annotations),
+    }
+    first = _Round(annotations, probs, n_per_item, majority, **shared, keep_probas=False)
+    consensus = np.where(first.unique, first.argmax, majority)
+    final = _Round(annotations, probs, n_per_item, consensus, **shared, keep_probas=keep_probas)
+    return temperature, consensus, final
 
 
 class CrowdLab(BaseAggregator):
@@ -331,8 +399,7 @@ class CrowdLab(BaseAggregator):
         expected = (annotations.n_items, annotations.n_classes)
         if probs.shape != expected:
             fail("pred_probs", f"of shape {expected} (n_items, n_classes)", f"shape {probs.shape}")
-        counts = annotations.dense_vote_counts()
-        n_per_item = annotations.item_counts().astype(np.float64)  # = counts.sum(axis=1)
+        n_per_item = annotations.item_counts().astype(np.float64)
         if not (n_per_item >= 2).any():
             fail(
                 "annotations",
@@ -340,22 +407,9 @@ class CrowdLab(BaseAggregator):
                 "annotator quality from overlaps)",
                 f"at most {int(n_per_item.max())} annotation per item",
             )
-        self.temperature_ = 1.0
-        if calibrate:
-            self.temperature_ = calibration_temperature(probs, counts)
-            probs = temperature_scale(probs, self.temperature_)
-        majority = majority_vote_with_ties(annotations, counts, probs)
-        shared = {
-            "agreement": _source_agreement(annotations, counts, n_per_item),
-            "model_labels": np.argmax(probs, axis=1),  # the model's answers, for its error
-            "groups": _item_groups(annotations),
-        }
-        first = _Round(
-            annotations, probs, counts, n_per_item, majority, **shared, keep_probas=False
+        self.temperature_, consensus, final = crowdlab_rounds(
+            annotations, probs, n_per_item, calibrate=calibrate
         )
-        consensus = np.where(first.unique, first.argmax, majority)
-        final = _Round(annotations, probs, counts, n_per_item, consensus, **shared)
-
         self.probas_ = final.probas
         self.consensus_quality_ = final.quality
         self.source_weights_ = final.source_weights
