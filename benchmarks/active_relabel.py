@@ -26,10 +26,12 @@ vote an image receives is attributed to annotator slot j.
 3. Speed (``speed``): one call each of ``relabel_scores`` (10⁶ annotated items, 3 annotations
    each, K = 10; and 10⁶ unlabeled items) and ``uncertainty_scores`` on 10⁶ × 10.
 
-Usage: ``python benchmarks/active_relabel.py [--quick | --from-json]`` (about 5 minutes on 2
-shared cores). Writes
-``benchmarks/results/active_relabel.json`` and the ``active_relabel`` section of
-``docs/benchmarks.md`` (``--quick``: ``active_relabel_quick.json`` only).
+Usage: ``python benchmarks/active_relabel.py [--quick | --from-json] [--parts speed,...]``
+(about 5 minutes on 2 shared cores). Writes ``benchmarks/results/active_relabel.json`` and the
+``active_relabel`` section of ``docs/benchmarks.md`` (``--quick``: ``active_relabel_quick.json``
+only). A run of some of the parts merges into the saved JSON: the parts it did not run are
+kept, each with the ``meta`` of the run that made it (``part_meta``), and the docs name the
+parts that come from an earlier run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from labelwise.aggregate import CrowdLab
 
 SECTION = "active_relabel"
 STRATEGIES = ("random", "uncertainty", "activelab", "activelab_cleanlab")
+#: The parts of the benchmark, in results and docs order, with their names in the docs.
+PARTS = {"relabel": "re-labelling", "testing": "active testing", "speed": "speed"}
 
 
 def load() -> tuple[np.ndarray, np.ndarray] | None:
@@ -328,12 +332,50 @@ def speed_part(n: int) -> dict[str, Any]:
     return out
 
 
-# ---------------------------------------------------------------- rendering
+# ---------------------------------------------------------------- merging and rendering
+
+
+def merge_saved(results: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any]:
+    """This run's parts, plus the ``saved`` parts it did not run.
+
+    ``part_meta`` maps each part to the ``meta`` of the run that made it (a saved file without
+    ``part_meta`` made all its parts in its own ``meta`` run); ``meta`` is this run's.
+    """
+    saved = saved or {}
+    saved_meta = saved.get("part_meta", {})
+    merged: dict[str, Any] = {"meta": results["meta"], "part_meta": {}}
+    for part in PARTS:
+        if part in results:
+            merged[part] = results[part]
+            merged["part_meta"][part] = results["meta"]
+        elif part in saved:
+            merged[part] = saved[part]
+            merged["part_meta"][part] = saved_meta.get(part, saved.get("meta"))
+    return merged
+
+
+def earlier_parts_line(results: dict[str, Any]) -> str:
+    """One sentence per earlier run whose parts ``results`` kept (empty when none)."""
+    meta = results.get("meta")
+    earlier: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for part, part_meta in results.get("part_meta", {}).items():
+        if part in results and part_meta and part_meta != meta:
+            key = json.dumps(part_meta, sort_keys=True)
+            earlier.setdefault(key, (part_meta, []))[1].append(PARTS[part])
+    sentences = []
+    for part_meta, names in earlier.values():
+        line = common.generated_line(part_meta)
+        sentences.append(
+            f"The {' and '.join(names)} part{'s are' if len(names) > 1 else ' is'} from an "
+            f"earlier run: g{line[1:]}"
+        )
+    return " ".join(sentences)
 
 
 def render(results: dict[str, Any]) -> str:
     parts = ["## Active re-labelling and active testing", ""]
-    parts += [common.generated_line(results["meta"]) if "meta" in results else ""]
+    head = common.generated_line(results["meta"]) if "meta" in results else ""
+    parts += [" ".join(filter(None, [head, earlier_parts_line(results)]))]
     rel = results.get("relabel")
     if rel:
         parts += [
@@ -473,7 +515,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-sizes", default="200,500,1000")
     parser.add_argument("--test-seeds", type=int, default=100)
     parser.add_argument("--speed-n", type=int, default=1_000_000)
-    parser.add_argument("--parts", default="relabel,testing,speed")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated subset of relabel,testing,speed; the others are kept from the "
+        "saved JSON",
+    )
     parser.add_argument("--quick", action="store_true", help="small smoke test; docs left alone")
     parser.add_argument(
         "--from-json", action="store_true", help="re-render the docs from the saved results"
@@ -512,6 +559,10 @@ def main(argv: list[str] | None = None) -> None:
             )
     if "speed" in parts:
         results["speed"] = speed_part(args.speed_n)
+    if not args.quick:  # keep the saved parts this run did not redo
+        saved_path = common.RESULTS_DIR / f"{SECTION}.json"
+        saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+        results = merge_saved(results, saved)
     common.publish(SECTION, results, render(results), quick=args.quick)
 
 
