@@ -9,10 +9,12 @@ size annotations x K.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numba
 import numpy as np
 
-from labelwise._numerics import group_by_item
+from labelwise._numerics import SERIAL_BELOW, group_by_item, threads_for
 
 __all__ = ["em_log_joint", "em_m_counts", "group_by_item", "n_chunks_for"]
 
@@ -23,6 +25,13 @@ _PARALLEL_MIN = 200_000
 def n_chunks_for(n_annotations: int) -> int:
     """How many parallel chunks the E/M steps use for this many annotations."""
     return 1 if n_annotations < _PARALLEL_MIN else max(1, numba.get_num_threads())
+
+
+def _inline_if_one(n_chunks: int) -> AbstractContextManager[None]:
+    """Run a one-chunk parallel kernel on the calling thread: handed to the thread pool, even
+    a single chunk waits for a worker to be scheduled (a whole time slice, ~8 ms, when another
+    process holds the other cores)."""
+    return threads_for(0 if n_chunks == 1 else SERIAL_BELOW)
 
 
 def em_log_joint(
@@ -45,7 +54,8 @@ def em_log_joint(
     """
     if shifts is None:
         shifts = np.empty(out.shape[0])
-    _em_log_joint(indptr, answer, log_conf, log_prior, out, shifts, n_chunks)
+    with _inline_if_one(n_chunks):
+        _em_log_joint(indptr, answer, log_conf, log_prior, out, shifts, n_chunks)
     return shifts
 
 
@@ -101,7 +111,8 @@ def em_m_counts(
     totals = np.zeros((n_chunks, k))
     if norms is None:
         norms = np.empty(n_items)
-    _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise)
+    with _inline_if_one(n_chunks):
+        _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise)
     out = buffers[0]
     for c in range(1, n_chunks):
         out += buffers[c]
