@@ -218,3 +218,34 @@ def test_nullable_integer_column_with_a_missing_value_is_refused():
     )
     with pytest.raises(ValueError, match=r"a value in every row of column 'item'"):
         Annotations.from_long(frame)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (1_000_003, 2)])
+def test_exp_inplace_equals_numpy(shape):
+    from labelwise._numerics import exp_inplace
+
+    values = np.random.default_rng(0).normal(scale=30, size=shape)
+    expected = np.exp(values)
+    exp_inplace(values)  # the large shape goes through the thread blocks
+    np.testing.assert_array_equal(values, expected)
+    strided = np.random.default_rng(1).normal(size=(6, 4))[:, ::2]
+    expected = np.exp(strided)
+    exp_inplace(strided)
+    np.testing.assert_array_equal(strided, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(
+            st.sampled_from([0.0, 0.25, 0.5, 1.0, -1.0, np.nan, np.inf]), min_size=3, max_size=3
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_row_argmax_equals_numpy(rows):
+    from labelwise._numerics import row_argmax
+
+    values = np.asarray(rows, dtype=np.float64)
+    np.testing.assert_array_equal(row_argmax(values), np.argmax(values, axis=1))

@@ -7,7 +7,9 @@ Everything here takes and returns arrays and trusts its input: validation happen
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
@@ -369,3 +371,60 @@ def _count_votes(
         counts[item[j], label[j]] += 1.0
         class_counts[label[j]] += 1
         source_counts[source[j]] += 1
+
+
+_EXP_POOL: list[ThreadPoolExecutor] = []
+
+
+def exp_inplace(values: np.ndarray) -> None:
+    """``np.exp(values, out=values)`` on a C-contiguous array, split over the threads numba
+    may use when the array is large.
+
+    numpy's vectorised ``exp`` is several times faster than the scalar one compiled loops call,
+    but runs on one thread; numpy releases the GIL inside it, so row blocks on a few Python
+    threads run at once (10^6 x 5 entries: about 13 ms on one thread, 7 ms on two).
+    """
+    threads = numba.get_num_threads()
+    if values.size < SERIAL_BELOW or threads == 1 or not values.flags.c_contiguous:
+        np.exp(values, out=values)
+        return
+    if not _EXP_POOL:
+        _EXP_POOL.append(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="exp"))
+    flat = values.reshape(-1)
+    bounds = np.linspace(0, flat.size, threads + 1).astype(np.int64)
+    blocks = [flat[a:b] for a, b in itertools.pairwise(bounds)]
+    # The calling thread takes the first block itself, so a busy worker delays only its own.
+    futures = [_EXP_POOL[0].submit(np.exp, block, out=block) for block in blocks[1:]]
+    np.exp(blocks[0], out=blocks[0])
+    for future in futures:
+        future.result()
+
+
+def row_argmax(values: np.ndarray) -> np.ndarray:
+    """``np.argmax(values, axis=1)`` (the first maximum of each row) for a 2-D float array.
+
+    numpy reduces a short last axis row by row through a generic loop; one compiled pass over
+    the rows is several times faster at 10^6 x K. NaNs count as the maximum, as in numpy.
+    """
+    out = np.empty(values.shape[0], dtype=np.int64)
+    with threads_for(values.size):
+        _row_argmax(values, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _row_argmax(values: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    n, k = values.shape
+    for i in numba.prange(n):
+        best = 0
+        top = values[i, 0]
+        if not np.isnan(top):
+            for m in range(1, k):
+                v = values[i, m]
+                if np.isnan(v):
+                    best = m
+                    break
+                if v > top:
+                    top = v
+                    best = m
+        out[i] = best

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from labelwise._numerics import threads_for
+from labelwise._numerics import row_argmax, threads_for
 from labelwise._validation import fail
 from labelwise.aggregate._vote_kernels import count_votes, shares_and_winners
 from labelwise.annotations import Annotations
@@ -92,7 +92,7 @@ class BaseAggregator(BaseEstimator):
         checked = check_annotations(annotations)
         consensus = self._fit(checked, pred_probs)
         if consensus is None:
-            consensus = np.argmax(self.probas_, axis=1)
+            consensus = row_argmax(np.asarray(self.probas_, dtype=np.float64))
         self.classes_ = checked.classes
         self.items_ = checked.items
         self.labels_ = checked.classes[consensus]

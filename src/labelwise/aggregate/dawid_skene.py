@@ -19,13 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from labelwise._numerics import exp_inplace
 from labelwise._validation import check_int, check_positive, fail
 from labelwise.aggregate._base import (
     BaseAggregator,
     ConvergenceWarning,
     vote_shares_and_source_counts,
 )
-from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
+from labelwise.aggregate._kernels import (
+    answer_codes,
+    count_nonempty_groups,
+    em_log_joint,
+    em_m_counts,
+    n_chunks_for,
+)
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -151,11 +158,12 @@ class DawidSkene(BaseAggregator):
         n_sources, k = annotations.n_sources, annotations.n_classes
         pseudo = self._pseudo_counts(k)
         indptr, order = annotations.item_groups()
-        answer = annotations.source * k + annotations.label
+        answer = answer_codes(annotations.source, annotations.label, k)
         if order is not None:
             answer = answer[order]
-        labelled = np.diff(indptr) > 0
-        n_labelled = int(np.count_nonzero(labelled))  # >= 1: there is an annotation
+        n_labelled = count_nonempty_groups(indptr)  # >= 1: there is an annotation
+        all_labelled = n_labelled == annotations.n_items
+        labelled = None if all_labelled else np.diff(indptr) > 0
         chunks = n_chunks_for(annotations.n_annotations)
 
         # Item-sized buffers, allocated once and rewritten by every iteration.
@@ -179,9 +187,13 @@ class DawidSkene(BaseAggregator):
             answer_major = np.ascontiguousarray(log_conf.transpose(0, 2, 1)).reshape(-1, k)
             log_prior = np.log(np.maximum(priors, _FLOOR))
             em_log_joint(indptr, answer, answer_major, log_prior, posteriors, chunks, shifts)
-            np.exp(posteriors, out=posteriors)
+            exp_inplace(posteriors)
             log_conf, priors = m_step(posteriors, True)
-            evidence = float((shifts + np.log(norms))[labelled].sum())
+            np.log(norms, out=norms)  # the buffer is refilled by the next M-step
+            if labelled is None:  # the usual case: no masked copies of item-sized arrays
+                evidence = float(shifts.sum() + norms.sum())
+            else:
+                evidence = float(shifts[labelled].sum() + norms[labelled].sum())
             log_likelihood = evidence / annotations.n_annotations
             if abs(log_likelihood - previous) < tol:
                 converged = True
