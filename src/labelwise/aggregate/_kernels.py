@@ -98,13 +98,16 @@ def em_m_counts(
     n_chunks: int,
     normalise: bool,
     norms: np.ndarray | None = None,
+    write_back: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected answer counts ``counts[s * K + l, k]`` = sum of P(item's class = k) over the
     items where source ``s`` answered ``l``; ``class_totals[k]``, the sum of P(class = k) over
     the labelled items; and each row's sum before normalising (into ``norms`` when given).
 
     With ``normalise``, each row of ``posteriors`` (unnormalised likelihoods from the E-step)
-    is first divided by its sum in place, in the same pass.
+    is first divided by its sum, in the same pass: in place, or, with ``write_back=False``,
+    only for the counts (``posteriors`` is left as it was; an EM loop whose next E-step
+    overwrites it saves a store of the whole table per iteration).
     """
     n_items, k = posteriors.shape
     buffers = np.zeros((n_chunks, n_answers, k))
@@ -112,7 +115,7 @@ def em_m_counts(
     if norms is None:
         norms = np.empty(n_items)
     with _inline_if_one(n_chunks):
-        _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise)
+        _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise, write_back)
     out = buffers[0]
     for c in range(1, n_chunks):
         out += buffers[c]
@@ -128,6 +131,7 @@ def _em_m_counts(
     totals: np.ndarray,
     norms: np.ndarray,
     normalise: bool,
+    write_back: bool,
 ) -> None:  # pragma: no cover
     n_items, k = posteriors.shape
     n_chunks = buffers.shape[0]
@@ -137,23 +141,29 @@ def _em_m_counts(
         # Class totals in a chunk-local array, stored once at the end: the rows of ``totals``
         # share a cache line, and writing them per item made the threads evict each other.
         local = np.zeros(k)
+        row = np.empty(k)
         for i in range(c * step, min(n_items, (c + 1) * step)):
             norm = 1.0
+            for m in range(k):
+                row[m] = posteriors[i, m]
             if normalise:
                 norm = 0.0
                 for m in range(k):
-                    norm += posteriors[i, m]
+                    norm += row[m]
                 inverse = 1.0 / norm
                 for m in range(k):
-                    posteriors[i, m] *= inverse
+                    row[m] *= inverse
+                if write_back:
+                    for m in range(k):
+                        posteriors[i, m] = row[m]
             norms[i] = norm
             if indptr[i + 1] > indptr[i]:
                 for m in range(k):
-                    local[m] += posteriors[i, m]
+                    local[m] += row[m]
             for p in range(indptr[i], indptr[i + 1]):
                 r = answer[p]
                 for m in range(k):
-                    counts[r, m] += posteriors[i, m]
+                    counts[r, m] += row[m]
         for m in range(k):
             totals[c, m] = local[m]
 

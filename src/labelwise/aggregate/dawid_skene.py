@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from labelwise._numerics import exp_inplace
+from labelwise._numerics import exp_inplace, threads_for
 from labelwise._validation import check_int, check_positive, fail
 from labelwise.aggregate._base import (
     BaseAggregator,
@@ -33,6 +33,7 @@ from labelwise.aggregate._kernels import (
     em_m_counts,
     n_chunks_for,
 )
+from labelwise.aggregate._vote_kernels import shares_and_winners
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -170,8 +171,10 @@ class DawidSkene(BaseAggregator):
         shifts, norms = np.empty(annotations.n_items), np.empty(annotations.n_items)
 
         def m_step(posteriors: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
+            # The next E-step overwrites ``posteriors``: the rows are normalised for the counts
+            # only, and once more after the loop.
             counts, class_totals, _ = em_m_counts(
-                indptr, answer, posteriors, n_sources * k, chunks, normalise, norms
+                indptr, answer, posteriors, n_sources * k, chunks, normalise, norms, False
             )
             return self._m_step(counts, class_totals, n_labelled, pseudo)
 
@@ -201,6 +204,8 @@ class DawidSkene(BaseAggregator):
             previous = log_likelihood
         if not converged:
             self._warn_not_converged(max_iter, tol, stacklevel=4)
+        with threads_for(posteriors.size):
+            shares_and_winners(posteriors)  # in place: the last E-step's rows -> posteriors
         self._set_fitted(posteriors, log_conf, priors, source_counts, log_likelihood, done)
 
     def _m_step(
