@@ -223,6 +223,41 @@ def test_one_sided_rules_do_not_collapse():
     assert shared.class_balance_.max() > 0.95
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_sided_rules_with_weak_other_class_rules_do_not_collapse(seed):
+    """Strong one-class rules for class 1 and weak, unequal ones for class 0. Without a floor
+    on a one-sided rule's accuracy, the one-coin factor of its votes rewards putting all of
+    them in one class, and EM ended at class balance 0.001 / 0.999 with the class-0 rules
+    "always wrong" (label accuracy 0.50 on these seeds)."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    truth = (rng.random(n) < 0.5).astype(int)
+    # (label voted, P(fires | class 1), P(fires | class 0))
+    rules = [(1, 0.2, 0.02)] * 5 + [(0, 0.3, 0.4), (0, 0.05, 0.1), (0, 0.04, 0.06), (0, 0.15, 0.2)]
+    votes = np.full((n, len(rules)), -1)
+    for j, (label, on_one, on_zero) in enumerate(rules):
+        fires = rng.random(n) < np.where(truth == 1, on_one, on_zero)
+        votes[fires, j] = label
+    for coverage in ("auto", "by_class"):
+        model = LabelModel(coverage=coverage).fit(Annotations.from_matrix(votes))
+        assert model.class_balance_.min() > 0.3
+        assert (model.labels_ == truth).mean() > 0.65
+        assert np.all(model.confusions_[:, 0, 0] >= 0.5 - 1e-12)
+
+
+def test_youtube_without_short_comment_does_not_collapse():
+    """ws_youtube with its LF ``short_comment`` removed: EM used to end at class balance
+    0.001 / 0.999 (every item spam, test accuracy 0.472) from any start, gold included."""
+    ann, gold = _ws("ws_youtube")
+    short_comment = 6  # the WRENCH order of the LFs (readme.txt)
+    kept = Annotations.from_matrix(
+        np.delete(ann.to_matrix(), short_comment, axis=1), classes=[0, 1]
+    )
+    model = LabelModel().fit(kept)
+    assert model.class_balance_.min() > 0.2
+    assert (model.labels_[-gold.size :].astype(int) == gold).mean() > 0.7
+
+
 @pytest.mark.parametrize("confusion", ["one_coin", "full"])
 def test_full_confusions_and_options_fit(confusion):
     sim = simulate_labeling_functions(8000, 8, 3, random_state=2)

@@ -153,7 +153,22 @@ def update_confusions(
 ) -> np.ndarray:
     """M-step of the confusions from expected counts ``[source, class, voted]``: one-coin
     (a Beta prior on the accuracy) or full rows (a Dirichlet prior); ``model.held`` rows
-    keep ``previous``."""
+    keep ``previous``.
+
+    A one-coin source whose coverage depends on the class (``model.by_class``) keeps an
+    accuracy of at least ``1 / K`` (its vote at least as likely right as each wrong class,
+    the usual better-than-random assumption). Why: such a vote of label ``l`` has likelihood
+    ``cover[s, k] * C[s, k, l]``; for a one-sided LF (always label ``c``) the coverage alone
+    already fits P(votes | class), and the one-coin factor adds about ``-n_s H(a_s)`` (the
+    entropy of the posterior share of its votes on class ``c``), which is 0 only when all of
+    each LF's votes fall in one class. Unconstrained, the fit that puts every item in one
+    class and makes the other class's LFs "always wrong" (``a`` near 0) pays nothing: on
+    ws_youtube without ``short_comment`` that collapse (class balance 0.001 / 0.999) beats
+    the fit near the truth whatever the accuracy prior, and EM started from the gold labels
+    ends in it. With ``a >= 1 / K`` each vote an LF casts on items of another class costs at
+    least ``log K`` and there the collapse loses (log-likelihood -8012 against -7834). The
+    one-coin MAP objective is concave in ``a``, so the clipped value is the constrained
+    M-step."""
     k = counts.shape[1]
     strength = float(opts.prior_strength) * k
     if opts.confusion == "one_coin":
@@ -161,6 +176,7 @@ def update_confusions(
         correct = np.trace(counts, axis1=1, axis2=2)
         accuracy = (correct + right) / np.maximum(n_votes + strength, FLOOR)
         accuracy = np.where(n_votes + strength > 0, accuracy, 1.0 / k)
+        accuracy = np.where(model.by_class, np.maximum(accuracy, 1.0 / k), accuracy)
         confusions = symmetric_confusions(np.clip(accuracy, FLOOR, 1 - FLOOR), k)
     else:
         pseudo = _prior_pseudo_counts(

@@ -195,6 +195,10 @@ class LabelModel(BaseAggregator):
     that does not depend on the class, and their abstains say nothing. ``"by_class"`` gives
     every LF a per-class coverage, ``"shared"`` none: with one-sided LFs and an estimated class
     balance the latter collapses (every vote of the minority class is explained as a mistake).
+    With ``confusion="one_coin"``, an LF with a per-class coverage keeps an accuracy of at
+    least ``1 / K``: its coverage already fits when it votes, and below that the accuracy only
+    relabels its votes as mistakes, which let the fit collapse onto one class (on ws_youtube
+    without the LF ``short_comment``: class balance 0.001 / 0.999 from any start).
 
     Fitting (``method``):
 
