@@ -375,7 +375,8 @@ def _count_votes(
 
 
 _EXP_POOL: list[ThreadPoolExecutor] = []
-#: Entries per block of a threaded ``exp``; below two blocks' worth numpy runs it alone.
+#: Entries per block of a threaded ``exp`` (arrays below ``SERIAL_BELOW`` entries run on the
+#: calling thread: at 5e5 entries handing blocks to a thread cost more than it saved).
 _EXP_BLOCK = 1 << 16
 
 
@@ -390,7 +391,7 @@ def exp_inplace(values: np.ndarray) -> None:
     does all of them itself.
     """
     threads = numba.get_num_threads()
-    if values.size < 2 * _EXP_BLOCK or threads == 1 or not values.flags.c_contiguous:
+    if values.size < SERIAL_BELOW or threads == 1 or not values.flags.c_contiguous:
         np.exp(values, out=values)
         return
     if not _EXP_POOL:
