@@ -113,18 +113,11 @@ class VoteData(Protocol):
     ) -> tuple[Any, State, int]: ...
 
 
-@dataclass(frozen=True)
-class _InMemoryVotes:
-    """:class:`VoteData` of annotations in memory."""
+class _SizesOfAnnotations:
+    """The :class:`VoteData` sizes both in-memory forms read off their annotations and votes."""
 
     annotations: Annotations
-    by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
     votes: Votes
-
-    @classmethod
-    def of(cls, annotations: Annotations) -> _InMemoryVotes:
-        by_item = grouped(annotations)
-        return cls(annotations, by_item, Votes.of(annotations, by_item))
 
     @property
     def n_items(self) -> int:
@@ -144,6 +137,20 @@ class _InMemoryVotes:
 
     def source_counts(self) -> np.ndarray:
         return self.votes.n_votes
+
+
+@dataclass(frozen=True)
+class _InMemoryVotes(_SizesOfAnnotations):
+    """:class:`VoteData` of annotations in memory."""
+
+    annotations: Annotations
+    by_item: tuple[np.ndarray, np.ndarray, np.ndarray]
+    votes: Votes
+
+    @classmethod
+    def of(cls, annotations: Annotations) -> _InMemoryVotes:
+        by_item = grouped(annotations)
+        return cls(annotations, by_item, Votes.of(annotations, by_item))
 
     def pair_table(self) -> PairTable:
         return pair_table(self.annotations, self.by_item)
@@ -191,7 +198,7 @@ class _InMemoryVotes:
 
 
 @dataclass(frozen=True)
-class _PatternVotes:
+class _PatternVotes(_SizesOfAnnotations):
     """:class:`VoteData` of the distinct vote patterns of annotations in memory: ``votes``
     holds one row per pattern (its votes in source order), ``count`` how many items have it,
     ``sampled`` how many of the pair table's items (every ``stride``-th), ``pattern`` each
@@ -229,25 +236,6 @@ class _PatternVotes:
         stride = max(1, -(-n // PAIR_MAX_ITEMS))
         sampled = np.bincount(pattern[::stride], minlength=count.size)
         return cls(annotations, votes, count, sampled, pattern, stride)
-
-    @property
-    def n_items(self) -> int:
-        return self.annotations.n_items
-
-    @property
-    def n_sources(self) -> int:
-        return self.annotations.n_sources
-
-    @property
-    def k(self) -> int:
-        return self.annotations.n_classes
-
-    @property
-    def sources(self) -> np.ndarray:
-        return self.annotations.sources
-
-    def source_counts(self) -> np.ndarray:
-        return self.votes.n_votes
 
     def pair_table(self) -> PairTable:
         v = self.votes
