@@ -60,9 +60,11 @@ def reference_dawid_skene(ann: Annotations, n_iter: int, pseudo: np.ndarray, one
     for _ in range(n_iter):
         joint = np.tile(np.log(np.maximum(prior, 1e-10)), (n, 1))
         np.add.at(joint, ann.item, log_conf[ann.source, :, ann.label])
-        post = np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        evidence = logsumexp(joint, axis=1, keepdims=True)
+        post = np.exp(joint - evidence)
         log_conf, prior = m_step(post)
-    return post, np.exp(log_conf), prior
+    log_likelihood = evidence[labelled].sum() / ann.n_annotations
+    return post, np.exp(log_conf), prior, log_likelihood
 
 
 @pytest.mark.parametrize("grouped", [False, True])
@@ -71,12 +73,12 @@ def reference_dawid_skene(ann: Annotations, n_iter: int, pseudo: np.ndarray, one
 @pytest.mark.parametrize(
     ("strength", "accuracy", "smoothing"), [(0.0, 0.9, 0.01), (2.0, 0.9, 0.01), (3.0, 0.6, 0.0)]
 )
+@pytest.mark.parametrize("k", [2, 4, 17])  # 17: above the class counts compiled one by one
 def test_dawid_skene_equals_the_dense_reference(
-    monkeypatch, cls, parallel, grouped, strength, accuracy, smoothing
+    monkeypatch, cls, parallel, grouped, strength, accuracy, smoothing, k
 ):
     if parallel:  # the chunked, per-thread-buffer path, on small data
         monkeypatch.setattr(_kernels, "_PARALLEL_MIN", 0)
-    k = 4
     pseudo = np.full((k, k), strength * (1 - accuracy) / (k - 1) + smoothing)
     np.fill_diagonal(pseudo, strength * accuracy + smoothing)
     for seed in range(3):
@@ -91,8 +93,11 @@ def test_dawid_skene_equals_the_dense_reference(
         )
         with pytest.warns(Warning, match="max_iter=6"):
             model.fit(ann)
-        post, conf, prior = reference_dawid_skene(ann, 6, pseudo, one_coin=cls is OneCoinDawidSkene)
+        post, conf, prior, log_likelihood = reference_dawid_skene(
+            ann, 6, pseudo, one_coin=cls is OneCoinDawidSkene
+        )
         np.testing.assert_allclose(model.probas_, post, atol=1e-10)
+        assert model.log_likelihood_ == pytest.approx(log_likelihood, abs=1e-12)
         np.testing.assert_allclose(model.confusions_, conf / conf.sum(2, keepdims=True), atol=1e-10)
         np.testing.assert_allclose(model.priors_, prior, atol=1e-12)
         assert model.n_iter_ == 6

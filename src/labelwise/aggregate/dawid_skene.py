@@ -19,21 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from labelwise._numerics import exp_inplace, threads_for
 from labelwise._validation import check_int, check_positive, fail
-from labelwise.aggregate._base import (
-    BaseAggregator,
-    ConvergenceWarning,
-    vote_shares_and_source_counts,
-)
+from labelwise.aggregate._base import BaseAggregator, ConvergenceWarning
+from labelwise.aggregate._em_kernels import em_step, em_vote_share_counts
 from labelwise.aggregate._kernels import (
     answer_codes,
     count_nonempty_groups,
-    em_log_joint,
-    em_m_counts,
     n_chunks_for,
 )
-from labelwise.aggregate._vote_kernels import shares_and_winners
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
 
@@ -163,40 +156,27 @@ class DawidSkene(BaseAggregator):
         if order is not None:
             answer = answer[order]
         n_labelled = count_nonempty_groups(indptr)  # >= 1: there is an annotation
-        all_labelled = n_labelled == annotations.n_items
-        labelled = None if all_labelled else np.diff(indptr) > 0
         chunks = n_chunks_for(annotations.n_annotations)
 
-        # Item-sized buffers, allocated once and rewritten by every iteration.
-        shifts, norms = np.empty(annotations.n_items), np.empty(annotations.n_items)
-
-        def m_step(posteriors: np.ndarray, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
-            # The next E-step overwrites ``posteriors``: the rows are normalised for the counts
-            # only, and once more after the loop.
-            counts, class_totals, _ = em_m_counts(
-                indptr, answer, posteriors, n_sources * k, chunks, normalise, norms, False
-            )
-            return self._m_step(counts, class_totals, n_labelled, pseudo)
-
-        posteriors, source_counts = vote_shares_and_source_counts(annotations)
-        log_conf, priors = m_step(posteriors, False)
+        # EM starts from an M-step on each item's vote shares.
+        counts, class_totals, answered = em_vote_share_counts(
+            indptr, answer, n_sources * k, k, chunks
+        )
+        source_counts = answered.reshape(n_sources, k).sum(axis=1)
+        log_conf, priors = self._m_step(counts, class_totals, n_labelled, pseudo)
+        posteriors = np.empty((annotations.n_items, k))  # rewritten by every E-step
         previous = -np.inf
         converged = False
         done = 0
         log_likelihood = -np.inf
         for done in range(1, max_iter + 1):  # noqa: B007 - EM iterations, not items
-            # E-step: shifted log joint (compiled), exp (numpy, vectorised); the M-step kernel
-            # normalises the rows in the same pass that accumulates the counts.
+            # E-step into ``posteriors`` and the M-step's counts, in one compiled pass.
             answer_major = np.ascontiguousarray(log_conf.transpose(0, 2, 1)).reshape(-1, k)
             log_prior = np.log(np.maximum(priors, _FLOOR))
-            em_log_joint(indptr, answer, answer_major, log_prior, posteriors, chunks, shifts)
-            exp_inplace(posteriors)
-            log_conf, priors = m_step(posteriors, True)
-            np.log(norms, out=norms)  # the buffer is refilled by the next M-step
-            if labelled is None:  # the usual case: no masked copies of item-sized arrays
-                evidence = float(shifts.sum() + norms.sum())
-            else:
-                evidence = float(shifts[labelled].sum() + norms[labelled].sum())
+            counts, class_totals, evidence = em_step(
+                indptr, answer, answer_major, log_prior, posteriors, n_sources * k, chunks
+            )
+            log_conf, priors = self._m_step(counts, class_totals, n_labelled, pseudo)
             log_likelihood = evidence / annotations.n_annotations
             if abs(log_likelihood - previous) < tol:
                 converged = True
@@ -204,8 +184,6 @@ class DawidSkene(BaseAggregator):
             previous = log_likelihood
         if not converged:
             self._warn_not_converged(max_iter, tol, stacklevel=4)
-        with threads_for(posteriors.size):
-            shares_and_winners(posteriors)  # in place: the last E-step's rows -> posteriors
         self._set_fitted(posteriors, log_conf, priors, source_counts, log_likelihood, done)
 
     def _m_step(
