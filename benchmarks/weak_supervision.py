@@ -86,15 +86,25 @@ WARMUP_ITEMS = 2000
 # --------------------------------------------------------------------------- worker calls
 
 
-def _labelwise_predict(method: str, annotations: Any) -> np.ndarray:
+def _labelwise_model(method: str) -> Any:
     from labelwise.aggregate import DawidSkene, LabelModel, MajorityVote
 
-    model = {
+    return {
         "LabelModel": LabelModel(),
         "MajorityVote": MajorityVote(random_state=SEED),
         "DawidSkene": DawidSkene(),
     }[method]
+
+
+def _labelwise_predict(method: str, annotations: Any) -> np.ndarray:
+    model = _labelwise_model(method)
     return np.asarray(model.fit(annotations).predict(annotations), dtype=np.int64)
+
+
+def _labelwise_predict_with_probs(method: str, annotations: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted labels and the fitted class probabilities of every item."""
+    model = _labelwise_model(method).fit(annotations)
+    return np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probas_)
 
 
 def _snorkel_probs(method: str, votes: np.ndarray, k: int) -> np.ndarray:
@@ -114,20 +124,38 @@ def _snorkel_preds(probs: np.ndarray) -> np.ndarray:
     return np.asarray(probs_to_preds(probs, tie_break_policy="random"), dtype=np.int64)
 
 
+#: Probabilities this close to a row's maximum are tied (snorkel's ``probs_to_preds`` default).
+TIE_TOL = 1e-5
+
+
 def _save_preds(path: str, test_start: int | None = None) -> Any:
     """Save the predicted labels (snorkel: its probabilities through ``probs_to_preds``,
     untimed). With ``test_start``, an ``.npz`` with the predictions for all items and, as a
     snorkel user predicting on the test matrix alone would get them, for the test rows:
-    snorkel breaks ties by a hash of the row's position in the matrix it is given."""
+    snorkel breaks ties by a hash of the row's position in the matrix it is given. Real-data
+    calls also save ``tied``: per item, the classes within ``TIE_TOL`` of its largest
+    probability (for the accuracy expected under a uniformly random tie-break)."""
 
     def save(out: Any) -> dict[str, Any]:
-        snorkel = out.ndim == 2
-        preds = _snorkel_preds(out) if snorkel else out
+        probs = None
+        if isinstance(out, tuple):  # labelwise on real data: (labels, probabilities)
+            preds, probs = out
+        elif out.ndim == 2:  # snorkel: probabilities
+            preds, probs = _snorkel_preds(out), out
+        else:
+            preds = out
         if test_start is None:
             np.save(path, preds)
             return {}
-        test = _snorkel_preds(out[test_start:]) if snorkel else preds[test_start:]
-        np.savez(path, all=preds, test=test)
+        test = (
+            _snorkel_preds(out[test_start:])
+            if not isinstance(out, tuple) and out.ndim == 2
+            else preds[test_start:]
+        )
+        extra = {}
+        if probs is not None:
+            extra["tied"] = probs >= probs.max(axis=1, keepdims=True) - TIE_TOL
+        np.savez(path, all=preds, test=test, **extra)
         return {}
 
     return save
@@ -141,9 +169,9 @@ def prepare_real(spec: dict[str, Any]) -> Job:
     if spec["lib"] == "labelwise":
         from labelwise import Annotations
 
-        def call(matrix: np.ndarray = votes) -> np.ndarray:
+        def call(matrix: np.ndarray = votes) -> tuple[np.ndarray, np.ndarray]:
             ann = Annotations.from_matrix(matrix, classes=list(range(k)))
-            return _labelwise_predict(method, ann)
+            return _labelwise_predict_with_probs(method, ann)
 
     else:
 
@@ -259,13 +287,23 @@ def load_ws(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, list
     return all_votes.astype(np.int64), all_gold.astype(np.int64), test, k, splits
 
 
-def scores(preds: np.ndarray, gold: np.ndarray, k: int) -> dict[str, float]:
+def scores(
+    preds: np.ndarray, gold: np.ndarray, k: int, tied: np.ndarray | None = None
+) -> dict[str, float]:
+    """Accuracy and macro-F1 of ``preds``; with ``tied`` (items x K, the classes tied for the
+    largest probability), also the accuracy expected when each item's tie is broken uniformly
+    at random (an item counts 1 / #tied when its gold class is among the tied)."""
     from sklearn.metrics import f1_score
 
-    return {
+    out = {
         "accuracy": float(np.mean(preds == gold)),
         "macro_f1": float(f1_score(gold, preds, average="macro", labels=list(range(k)))),
     }
+    if tied is not None:
+        hit = tied[np.arange(gold.size), gold]
+        out["expected_accuracy"] = float(np.mean(hit / tied.sum(axis=1)))
+        out["tied_items"] = int((tied.sum(axis=1) > 1).sum())
+    return out
 
 
 def run_real(root: Path, quick: bool) -> list[dict[str, Any]]:
@@ -313,8 +351,8 @@ def run_real(root: Path, quick: bool) -> list[dict[str, Any]]:
             entry = {
                 "sec": res["sec"],
                 "anon_delta_MB": res["anon_delta_MB"],
-                "test": scores(preds["test"], gold[test], k),
-                "all": scores(preds["all"], gold, k),
+                "test": scores(preds["test"], gold[test], k, _rows(preds.get("tied"), test)),
+                "all": scores(preds["all"], gold, k, preds.get("tied")),
             }
             row["results"][key] = entry
             print(
@@ -325,6 +363,10 @@ def run_real(root: Path, quick: bool) -> list[dict[str, Any]]:
             )
         rows.append(row)
     return rows
+
+
+def _rows(array: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if array is None else array[rows]
 
 
 # --------------------------------------------------------------------------- speed
@@ -431,6 +473,44 @@ def _pair(entry: dict[str, Any] | None, part: str) -> str:
     return f"{entry[part]['accuracy']:.3f} / {entry[part]['macro_f1']:.3f}"
 
 
+def _expected(entry: dict[str, Any] | None, part: str) -> str:
+    if entry is None or "error" in entry or "expected_accuracy" not in entry[part]:
+        return "–"
+    return f"{entry[part]['expected_accuracy']:.3f} ({entry[part]['tied_items']})"
+
+
+def _expected_accuracy_table(real: list[dict[str, Any]]) -> list[str]:
+    """Test and all-item accuracy expected under uniformly random tie-breaks."""
+    methods = [
+        ("labelwise", "LabelModel"),
+        ("snorkel", "LabelModel"),
+        ("labelwise", "MajorityVote"),
+    ]
+    methods += [("snorkel", "MajorityLabelVoter")]
+    body = [
+        [f"`{row['dataset']}`"]
+        + [
+            _expected(row["results"].get(f"{lib}:{m}"), part)
+            for part in ("test", "all")
+            for lib, m in methods
+        ]
+        for row in real
+    ]
+    headers = ["dataset"] + [f"{part}: {lib} {m}" for part in ("test", "all") for lib, m in methods]
+    return [
+        "",
+        "The same predictions scored by the accuracy **expected under a uniformly random "
+        "tie-break**: an item whose largest class probabilities are tied (within "
+        f"{TIE_TOL:g}, snorkel's tolerance) counts 1/(number tied) when its gold class is "
+        "among them, so the figure does not depend on which way a hash or a seed broke the "
+        "ties; (n) = items with a tie. snorkel's `LabelModel` without a given class balance "
+        "gives every item without votes exactly the uniform distribution, a tie; labelwise's "
+        "estimates the balance.",
+        "",
+        common.md_table(headers, body),
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     info = results["meta"]
     lines = [
@@ -442,6 +522,12 @@ def render(results: dict[str, Any]) -> str:
         f"{info['cpus']} CPUs, {info['memory_GiB']} GiB; 1-min load "
         f"{results['loadavg_start']:.1f} at start).",
     ]
+    for key, what in (("real_meta", "real-data"), ("speed_meta", "speed")):
+        if key in results:
+            lines.append(
+                f"The {what} tables are kept from the run of {results[key]['date_utc']} UTC "
+                "(this run did not repeat them)."
+            )
     real = results.get("real")
     if real:
         headers = ["dataset", "items (test) / LFs / K", "test coverage"]
@@ -482,6 +568,7 @@ def render(results: dict[str, Any]) -> str:
             "",
             common.md_table(["dataset"] + [f"{lib} {m}" for lib, m in REAL_METHODS], all_body),
         ]
+        lines += _expected_accuracy_table(real)
     speed = results.get("speed")
     if speed:
         headers = [
@@ -612,6 +699,13 @@ def main() -> None:
         print("speed:", flush=True)
         results["speed"] = run_speed(sizes, repeats)
     results["total_sec"] = time.perf_counter() - start
+    if not args.quick:  # a part not run keeps its saved results, with the meta of their run
+        saved_path = common.RESULTS_DIR / f"{SECTION}.json"
+        saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+        for part, key in (("real", "real"), ("synthetic", "speed")):
+            if part not in parts and key in saved:
+                results[key] = saved[key]
+                results[f"{key}_meta"] = saved.get(f"{key}_meta", saved["meta"])
     common.publish(SECTION, results, render(results), quick=args.quick)
 
 
