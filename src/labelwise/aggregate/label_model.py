@@ -30,6 +30,7 @@ from labelwise.aggregate._label_model_em import (
     update_confusions,
     update_cover,
 )
+from labelwise.aggregate._label_model_predict import posteriors_of_new_votes
 from labelwise.aggregate._pairs import PairTable, pair_table, triplet_mu
 from labelwise.aggregate.majority_vote import check_no_pred_probs
 from labelwise.annotations import Annotations
@@ -173,6 +174,13 @@ def _dependent_pairs(
 
 
 # --------------------------------------------------------------------------- the label model
+
+
+def _most_probable(probas: np.ndarray, balance: np.ndarray) -> np.ndarray:
+    """Row argmax; exact ties (e.g. items without votes under a uniform balance) go to the
+    larger class share, then the first class."""
+    top = probas.max(axis=1, keepdims=True)
+    return np.argmax(np.where(probas >= top - 1e-12, balance + 1.0, 0.0), axis=1)
 
 
 class LabelModel(BaseAggregator):
@@ -367,11 +375,15 @@ class LabelModel(BaseAggregator):
         # Small inputs (or few distinct vote patterns) run on one thread: waking workers costs
         # more than the passes.
         with threads_for(data.votes.source.size * annotations.n_classes):
-            return self._fit_votes(data, given)
+            return self._fit_votes(data, given, annotations)
 
-    def _fit_votes(self, data: VoteData, given: np.ndarray | None) -> np.ndarray:
+    def _fit_votes(
+        self, data: VoteData, given: np.ndarray | None, annotations: Annotations | None = None
+    ) -> np.ndarray:
         """The fit on votes held in memory or spread over partitions (``VoteData``): every
-        pass over the items goes through ``data``, the rest is the same."""
+        pass over the items goes through ``data``, the rest is the same. ``annotations``: the
+        fitted votes when in memory (:meth:`predict_proba` returns ``probas_`` for them)."""
+        self._fitted_annotations = annotations
         k = data.k
         table = data.pair_table()
         pairs = _dependent_pairs(table, data.sources, float(self.dependency_threshold), MIN_OVERLAP)
@@ -379,6 +391,9 @@ class LabelModel(BaseAggregator):
         sizes = np.bincount(groups)
         weights = np.ones(data.n_sources)
         fitted = data
+        # What :meth:`predict_proba` scores new votes with: parameters, likelihood weights and
+        # the merge groups of the sources the model was fitted on.
+        self._scoring: tuple[State, np.ndarray, np.ndarray | None]
         if self.dependencies == "merge" and sizes.max() > 1:
             fitted = data.merged(groups)
             probas, state, n_iter = self._estimate(
@@ -388,6 +403,8 @@ class LabelModel(BaseAggregator):
                 np.arange(sizes.size),
                 given,
             )
+            # New votes are merged the same way and scored with the groups' parameters.
+            self._scoring = (state, np.ones(fitted.n_sources), groups)
             state = State(
                 state.confusions[groups],
                 None if state.cover is None else state.cover[groups],
@@ -397,6 +414,7 @@ class LabelModel(BaseAggregator):
             if self.dependencies == "downweight":
                 weights = 1.0 / sizes[groups]
             probas, state, n_iter = self._estimate(data, table, weights, groups, given)
+            self._scoring = (state, weights, None)
         balance = state.balance
         cover = state.cover
         n_votes = data.source_counts()
@@ -415,15 +433,78 @@ class LabelModel(BaseAggregator):
         self.source_quality_ = self.accuracies_
         self.dependent_pairs_ = pairs
         self.source_weights_ = weights
+        self.sources_ = data.sources
         self.n_iter_ = n_iter
-        # Exact ties (e.g. items without votes under a uniform balance): the larger class share.
-        top = probas.max(axis=1, keepdims=True)
-        labels = np.argmax(np.where(probas >= top - 1e-12, balance + 1.0, 0.0), axis=1)
+        labels = _most_probable(probas, balance)
         rows = item_rows(fitted)
         if rows is not None:  # one row per distinct vote pattern: back to items
             self.probas_ = np.take(probas, rows, axis=0)
             labels = labels[rows]
         return labels
+
+    # ------------------------------------------------------------------ scoring
+
+    def predict_proba(self, annotations: Annotations) -> np.ndarray:
+        """Class probabilities (columns: ``classes_``) of the items of ``annotations``.
+
+        The annotations the model was fitted on get ``probas_``. Other votes by the same LFs
+        (a test split, tomorrow's data; any subset of the LFs and classes, matched by id) get
+        the posterior of the fitted model: the E-step of the fit with the fitted parameters.
+        Votes from an LF or in a class the fit has not seen are refused.
+
+        Examples
+        --------
+        >>> from labelwise import Annotations
+        >>> from labelwise.aggregate import LabelModel
+        >>> from labelwise.simulate import simulate_labeling_functions
+        >>> sim = simulate_labeling_functions(4000, 8, 2, random_state=0)
+        >>> votes = sim.annotations.to_matrix()  # items x LFs, -1 = abstain
+        >>> lm = LabelModel().fit(Annotations.from_matrix(votes[:3000]))
+        >>> test = Annotations.from_matrix(votes[3000:])  # 1000 items the fit has not seen
+        >>> lm.predict_proba(test).shape
+        (1000, 2)
+        >>> bool((lm.predict(test) == sim.true_labels[3000:]).mean() > 0.8)
+        True
+        """
+        self._check_fitted("predict_proba")
+        checked = self._check_votes(annotations)
+        if self._fitted_on(checked):
+            return np.asarray(self.probas_)
+        state, weights, merge_groups = self._scoring
+        with threads_for(checked.n_annotations * self.classes_.size):
+            return posteriors_of_new_votes(
+                checked, self.sources_, self.classes_, state, weights, merge_groups
+            )
+
+    def predict(self, annotations: Annotations) -> np.ndarray:
+        """The most probable class of each item of ``annotations`` (see :meth:`predict_proba`),
+        in the data's own class names; exact ties go to the larger ``class_balance_``."""
+        probas = self.predict_proba(annotations)
+        if self._fitted_on(self._check_votes(annotations)):
+            return np.array(self.labels_, copy=True)
+        return self.classes_[_most_probable(probas, self.class_balance_)]
+
+    @staticmethod
+    def _check_votes(annotations: object) -> Annotations:
+        """Votes to score: any ``Annotations`` (one class or none voted is fine here)."""
+        if not isinstance(annotations, Annotations):
+            return check_annotations(annotations)  # raises the TypeError
+        return annotations
+
+    def _fitted_on(self, annotations: Annotations) -> bool:
+        """Whether ``annotations`` are the ones the model was fitted on (the same object, or
+        the same items, LFs, classes and votes)."""
+        fitted = getattr(self, "_fitted_annotations", None)
+        if fitted is None:
+            return False
+        return annotations is fitted or (
+            np.array_equal(annotations.items, fitted.items)
+            and np.array_equal(annotations.sources, fitted.sources)
+            and np.array_equal(annotations.classes, fitted.classes)
+            and np.array_equal(annotations.item, fitted.item)
+            and np.array_equal(annotations.source, fitted.source)
+            and np.array_equal(annotations.label, fitted.label)
+        )
 
     def _estimate(
         self,
