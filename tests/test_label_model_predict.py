@@ -69,13 +69,12 @@ def test_scoring_the_fitted_votes_anew_gives_the_fitted_posteriors(k, params):
     probas = model.predict_proba(renamed)
     np.testing.assert_allclose(probas, model.probas_[order], rtol=0, atol=1e-10)
     np.testing.assert_array_equal(model.predict(renamed), model.labels_[order])
-    # the fitted annotations themselves (or an equal copy) get the stored results
-    assert model.predict_proba(ann) is model.probas_ or np.array_equal(
-        model.predict_proba(ann), model.probas_
-    )
+    # the fitted object gets the stored results; an equal copy is scored to the same
+    assert model.predict_proba(ann) is model.probas_
     copy = Annotations(
         ann.item.copy(), ann.source.copy(), ann.label.copy(), ann.items, ann.sources, ann.classes
     )
+    np.testing.assert_allclose(model.predict_proba(copy), model.probas_, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(model.predict(copy), model.labels_)
 
 
@@ -148,3 +147,20 @@ def test_votes_from_an_unseen_lf_or_class_are_refused():
     np.testing.assert_allclose(model.predict_proba(none), [model.class_balance_] * 2)
     with pytest.raises(ValueError, match=r"must come before \.predict_proba"):
         LabelModel().predict_proba(Annotations.from_long(table))
+
+
+def test_the_model_neither_keeps_nor_pickles_the_fitted_votes():
+    import gc
+    import pickle
+    import weakref
+
+    ann = _votes_with_structure(2000, 2, seed=0)
+    model = LabelModel().fit(ann)
+    assert model.predict_proba(ann) is model.probas_  # the fitted object: stored results
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict_proba(ann), model.probas_, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(restored.predict(ann), model.labels_)
+    alive = weakref.ref(ann)
+    del ann
+    gc.collect()
+    assert alive() is None

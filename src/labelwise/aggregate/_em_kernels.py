@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from labelwise.aggregate._crowdlab_kernels import exp_nonpositive, log_positive
-from labelwise.aggregate._kernels import _inline_if_one
+from labelwise.aggregate._kernels import inline_if_one
 
 __all__ = ["em_step", "em_vote_share_counts", "kernels_for"]
 
@@ -60,7 +60,7 @@ def em_step(
     buffers = np.zeros((n_chunks, n_answers * k))
     totals = np.zeros((n_chunks, k))
     evidence = np.zeros(n_chunks * 8)  # one cache line per chunk
-    with _inline_if_one(n_chunks):
+    with inline_if_one(n_chunks):
         kernels_for(k)[0](
             indptr,
             answer,
@@ -86,7 +86,7 @@ def em_vote_share_counts(
     buffers = np.zeros((n_chunks, n_answers * k))
     answered = np.zeros((n_chunks, n_answers), dtype=np.int64)
     totals = np.zeros((n_chunks, k))
-    with _inline_if_one(n_chunks):
+    with inline_if_one(n_chunks):
         kernels_for(k)[1](indptr, answer, buffers, answered, totals)
     return _sum_chunks(buffers).reshape(n_answers, k), totals.sum(axis=0), _sum_chunks(answered)
 

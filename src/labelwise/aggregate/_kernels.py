@@ -16,7 +16,7 @@ import numpy as np
 
 from labelwise._numerics import SERIAL_BELOW, group_by_item, threads_for
 
-__all__ = ["em_log_joint", "em_m_counts", "group_by_item", "n_chunks_for"]
+__all__ = ["em_log_joint", "em_m_counts", "group_by_item", "inline_if_one", "n_chunks_for"]
 
 #: Below this many annotations the E/M steps run in one chunk: threads cost more than they save.
 _PARALLEL_MIN = 200_000
@@ -27,7 +27,7 @@ def n_chunks_for(n_annotations: int) -> int:
     return 1 if n_annotations < _PARALLEL_MIN else max(1, numba.get_num_threads())
 
 
-def _inline_if_one(n_chunks: int) -> AbstractContextManager[None]:
+def inline_if_one(n_chunks: int) -> AbstractContextManager[None]:
     """Run a one-chunk parallel kernel on the calling thread: handed to the thread pool, even
     a single chunk waits for a worker to be scheduled (a whole time slice, ~8 ms, when another
     process holds the other cores)."""
@@ -54,7 +54,7 @@ def em_log_joint(
     """
     if shifts is None:
         shifts = np.empty(out.shape[0])
-    with _inline_if_one(n_chunks):
+    with inline_if_one(n_chunks):
         _em_log_joint(indptr, answer, log_conf, log_prior, out, shifts, n_chunks)
     return shifts
 
@@ -98,24 +98,21 @@ def em_m_counts(
     n_chunks: int,
     normalise: bool,
     norms: np.ndarray | None = None,
-    write_back: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected answer counts ``counts[s * K + l, k]`` = sum of P(item's class = k) over the
     items where source ``s`` answered ``l``; ``class_totals[k]``, the sum of P(class = k) over
     the labelled items; and each row's sum before normalising (into ``norms`` when given).
 
     With ``normalise``, each row of ``posteriors`` (unnormalised likelihoods from the E-step)
-    is first divided by its sum, in the same pass: in place, or, with ``write_back=False``,
-    only for the counts (``posteriors`` is left as it was; an EM loop whose next E-step
-    overwrites it saves a store of the whole table per iteration).
+    is first divided by its sum, in place, in the same pass.
     """
     n_items, k = posteriors.shape
     buffers = np.zeros((n_chunks, n_answers, k))
     totals = np.zeros((n_chunks, k))
     if norms is None:
         norms = np.empty(n_items)
-    with _inline_if_one(n_chunks):
-        _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise, write_back)
+    with inline_if_one(n_chunks):
+        _em_m_counts(indptr, answer, posteriors, buffers, totals, norms, normalise)
     out = buffers[0]
     for c in range(1, n_chunks):
         out += buffers[c]
@@ -131,7 +128,6 @@ def _em_m_counts(
     totals: np.ndarray,
     norms: np.ndarray,
     normalise: bool,
-    write_back: bool,
 ) -> None:  # pragma: no cover
     n_items, k = posteriors.shape
     n_chunks = buffers.shape[0]
@@ -153,9 +149,8 @@ def _em_m_counts(
                 inverse = 1.0 / norm
                 for m in range(k):
                     row[m] *= inverse
-                if write_back:
-                    for m in range(k):
-                        posteriors[i, m] = row[m]
+                for m in range(k):
+                    posteriors[i, m] = row[m]
             norms[i] = norm
             if indptr[i + 1] > indptr[i]:
                 for m in range(k):

@@ -48,7 +48,7 @@ from labelwise.annotations import Annotations
 _PATTERN_MAX_SHARE = 0.5
 
 
-def _merge_groups(annotations: Annotations, groups: np.ndarray) -> Annotations:
+def merged_by_group(annotations: Annotations, groups: np.ndarray) -> Annotations:
     """One source per group; on each item it votes the label most of the group's members who
     voted there gave (ties: the smallest label code)."""
     k = annotations.n_classes
@@ -156,7 +156,7 @@ class _InMemoryVotes(_SizesOfAnnotations):
         return pair_table(self.annotations, self.by_item)
 
     def merged(self, groups: np.ndarray) -> VoteData:
-        return votes_of(_merge_groups(self.annotations, groups))
+        return votes_of(merged_by_group(self.annotations, groups))
 
     def _shares(self, weights: np.ndarray, balance: np.ndarray) -> np.ndarray:
         v = self.votes
@@ -244,7 +244,7 @@ class _PatternVotes(_SizesOfAnnotations):
         )
 
     def merged(self, groups: np.ndarray) -> VoteData:
-        return votes_of(_merge_groups(self.annotations, groups))
+        return votes_of(merged_by_group(self.annotations, groups))
 
     @property
     def _chunks(self) -> int:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from labelwise._validation import fail, preview
 from labelwise.aggregate._kernels import em_log_joint, n_chunks_for
-from labelwise.aggregate._label_model_data import _merge_groups
+from labelwise.aggregate._label_model_data import merged_by_group
 from labelwise.aggregate._label_model_em import State, e_step_terms
 from labelwise.annotations import Annotations
 
@@ -64,7 +64,7 @@ def posteriors_of_new_votes(
         classes=classes,
     )
     if merge_groups is not None:
-        mapped = _merge_groups(mapped, merge_groups)
+        mapped = merged_by_group(mapped, merge_groups)
     table, log_prior = e_step_terms(state, weights)
     indptr, order = mapped.item_groups()
     answer = (mapped.source * k + mapped.label).astype(np.int32)

@@ -9,6 +9,7 @@ or merges dependent groups so that copies of one rule do not outvote independent
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,7 +384,7 @@ class LabelModel(BaseAggregator):
         """The fit on votes held in memory or spread over partitions (``VoteData``): every
         pass over the items goes through ``data``, the rest is the same. ``annotations``: the
         fitted votes when in memory (:meth:`predict_proba` returns ``probas_`` for them)."""
-        self._fitted_annotations = annotations
+        self._fitted_annotations = None if annotations is None else weakref.ref(annotations)
         k = data.k
         table = data.pair_table()
         pairs = _dependent_pairs(table, data.sources, float(self.dependency_threshold), MIN_OVERLAP)
@@ -468,21 +469,16 @@ class LabelModel(BaseAggregator):
         """
         self._check_fitted("predict_proba")
         checked = self._check_votes(annotations)
-        if self._fitted_on(checked):
-            return np.asarray(self.probas_)
-        state, weights, merge_groups = self._scoring
-        with threads_for(checked.n_annotations * self.classes_.size):
-            return posteriors_of_new_votes(
-                checked, self.sources_, self.classes_, state, weights, merge_groups
-            )
+        return np.asarray(self.probas_) if self._fitted_on(checked) else self._score(checked)
 
     def predict(self, annotations: Annotations) -> np.ndarray:
         """The most probable class of each item of ``annotations`` (see :meth:`predict_proba`),
         in the data's own class names; exact ties go to the larger ``class_balance_``."""
-        probas = self.predict_proba(annotations)
-        if self._fitted_on(self._check_votes(annotations)):
+        self._check_fitted("predict_proba")
+        checked = self._check_votes(annotations)
+        if self._fitted_on(checked):
             return np.array(self.labels_, copy=True)
-        return self.classes_[_most_probable(probas, self.class_balance_)]
+        return self.classes_[_most_probable(self._score(checked), self.class_balance_)]
 
     @staticmethod
     def _check_votes(annotations: object) -> Annotations:
@@ -492,19 +488,23 @@ class LabelModel(BaseAggregator):
         return annotations
 
     def _fitted_on(self, annotations: Annotations) -> bool:
-        """Whether ``annotations`` are the ones the model was fitted on (the same object, or
-        the same items, LFs, classes and votes)."""
+        """Whether ``annotations`` is the object the model was fitted on. A weak reference:
+        the model does not keep the votes alive (nor pickle them); other objects, equal
+        ones included, are scored from their votes, which gives ``probas_`` again."""
         fitted = getattr(self, "_fitted_annotations", None)
-        if fitted is None:
-            return False
-        return annotations is fitted or (
-            np.array_equal(annotations.items, fitted.items)
-            and np.array_equal(annotations.sources, fitted.sources)
-            and np.array_equal(annotations.classes, fitted.classes)
-            and np.array_equal(annotations.item, fitted.item)
-            and np.array_equal(annotations.source, fitted.source)
-            and np.array_equal(annotations.label, fitted.label)
-        )
+        return fitted is not None and fitted() is annotations
+
+    def _score(self, annotations: Annotations) -> np.ndarray:
+        state, weights, merge_groups = self._scoring
+        with threads_for(annotations.n_annotations * self.classes_.size):
+            return posteriors_of_new_votes(
+                annotations, self.sources_, self.classes_, state, weights, merge_groups
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_fitted_annotations", None)  # a weak reference does not pickle
+        return state
 
     def _estimate(
         self,

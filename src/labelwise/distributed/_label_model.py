@@ -19,7 +19,7 @@ from scipy import sparse
 
 from labelwise.aggregate import _pairs
 from labelwise.aggregate._kernels import em_log_joint, em_m_counts, n_chunks_for
-from labelwise.aggregate._label_model_data import _InMemoryVotes, _merge_groups
+from labelwise.aggregate._label_model_data import _InMemoryVotes, merged_by_group
 from labelwise.aggregate._label_model_em import (
     EMOptions,
     State,
@@ -56,7 +56,7 @@ def lm_part(part: Any, rank: np.ndarray, sources: np.ndarray, classes: np.ndarra
 
 
 def _merged(part: _LMPart, groups: np.ndarray) -> _LMPart:
-    return _LMPart(_InMemoryVotes.of(_merge_groups(part.data.annotations, groups)), part.rank)
+    return _LMPart(_InMemoryVotes.of(merged_by_group(part.data.annotations, groups)), part.rank)
 
 
 def _source_counts(part: _LMPart) -> np.ndarray:
