@@ -296,6 +296,9 @@ class LabelModel(BaseAggregator):
     dependent_pairs_ : DependentPairs
     source_weights_ : ndarray of shape (n_sources,)
         Each LF's weight in the likelihood (``1 / group size`` with ``"downweight"``, else 1).
+    sources_ : ndarray of shape (n_sources,)
+        The LF ids the attributes above refer to; :meth:`predict_proba` matches new votes'
+        LFs to them by id.
     n_iter_ : int
         EM iterations (0 for ``"triplet"`` when nothing is left to fit: a given class balance
         and no one-sided LF).
